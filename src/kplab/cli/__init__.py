@@ -1,0 +1,51 @@
+"""The `kplab` command. One short module per subcommand, registered in `COMMANDS`.
+
+Bad input (`InputError`) becomes one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from kplab import __version__
+from kplab.errors import InputError
+
+# (module under kplab.cli, attribute): each attribute is a click command or group.
+COMMANDS: list[tuple[str, str]] = [
+    ("demo", "demo"),
+    ("trace", "trace"),
+]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kplab")
+def cli() -> None:
+    """kplab: Kubernetes Service networking (kube-proxy, conntrack, TCP), emulated and on the real kernel."""
+
+
+def _register() -> None:
+    for module_name, attr in COMMANDS:
+        module = importlib.import_module(f"kplab.cli.{module_name}")
+        cli.add_command(getattr(module, attr))
+
+
+_register()
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except InputError as exc:
+        click.echo(f"kplab: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("kplab: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

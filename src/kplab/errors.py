@@ -1,0 +1,18 @@
+"""Errors that reach the user as one line and exit code 2 (bad input), never as a traceback."""
+
+from __future__ import annotations
+
+
+class InputError(Exception):
+    """Bad input: a malformed dump, manifest, pcap, sequence or scenario.
+
+    `str()` is the whole message a user sees, already prefixed with `file:line:` (or
+    `file:doc N:`) by whoever raised it.
+    """
+
+    exit_code = 2
+
+
+def located(file: str, line: int | str, message: str) -> InputError:
+    """An InputError for `file:line: message`."""
+    return InputError(f"{file}:{line}: {message}")

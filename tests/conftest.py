@@ -1,0 +1,35 @@
+"""Shared test fixtures.
+
+Tests marked `kernel` need root and the real kernel. They are never skipped as root: if a tool is
+missing they fail with the reason (LabUnavailable). Without root they are skipped with a reason
+(a developer's laptop); CI runs as root.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from kplab.lab.netns import Lab, list_namespaces, require
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.geteuid() == 0:
+        return
+    skip = pytest.mark.skip(reason="needs root for network namespaces (CI runs as root)")
+    for item in items:
+        if "kernel" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    """A Lab whose namespaces are gone when the test ends (checked)."""
+    require()
+    with Lab("t") as the_lab:
+        prefix = the_lab.prefix
+        yield the_lab
+    left = [n for n in list_namespaces() if n.startswith(prefix)]
+    assert not left, f"lab namespaces left behind: {left}"
