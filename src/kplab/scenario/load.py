@@ -1,0 +1,276 @@
+"""Read a scenario from YAML, strictly: unknown keys, wrong types and dangling references are
+errors that name the file and line (`seed.yaml:14: workload.parallel: expected an integer`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kplab.errors import InputError
+from kplab.packet.addr import ip, parse_cidr
+from kplab.scenario.schema import Faults, LinkSpec, NodeSpec, PodSpec, Scenario, ServiceSpec, Workload
+from kplab.scenario.units import duration_ns, rate_bps, size_bytes
+from kplab.scenario.yamlines import LineDict
+from kplab.scenario.yamlines import load as load_yaml
+
+KERNELS = ("5.4", "6.1", "host")
+KUBE_PROXY_VERSIONS = ("1.14", "1.15", "current")
+_LINK = LinkSpec()
+
+
+class _Reader:
+    """Reads one mapping, remembering which keys were used, and reports errors with lines."""
+
+    def __init__(self, data: object, file: str, path: str, line: int) -> None:
+        if not isinstance(data, LineDict):
+            raise InputError(f"{file}:{line}: {path or 'scenario'}: expected a mapping")
+        self.data, self.file, self.path, self.used = data, file, path, set[str]()
+
+    def error(self, key: str, message: str) -> InputError:
+        name = f"{self.path}.{key}" if self.path else key
+        return InputError(f"{self.file}:{self.data.line_of(key)}: {name}: {message}")
+
+    def get(self, key: str, convert: Callable[[Any], Any], default: Any = ...) -> Any:
+        self.used.add(key)
+        if key not in self.data:
+            if default is ...:
+                raise InputError(f"{self.file}:{self.data.line}: {self.path or 'scenario'}: missing '{key}'")
+            return default
+        try:
+            return convert(self.data[key])
+        except InputError:
+            raise
+        except (ValueError, TypeError, KeyError) as exc:
+            raise self.error(key, str(exc).strip("'\"")) from None
+
+    def sub(self, key: str) -> _Reader | None:
+        self.used.add(key)
+        if key not in self.data:
+            return None
+        name = f"{self.path}.{key}" if self.path else key
+        return _Reader(self.data[key], self.file, name, self.data.line_of(key))
+
+    def items(self, key: str) -> list[_Reader]:
+        self.used.add(key)
+        value = self.data.get(key, [])
+        if not isinstance(value, list):
+            raise self.error(key, "expected a list")
+        name = f"{self.path}.{key}" if self.path else key
+        return [_Reader(v, self.file, f"{name}[{i}]", self.data.line_of(key)) for i, v in enumerate(value)]
+
+    def done(self) -> None:
+        for key in self.data:
+            if key not in self.used:
+                raise self.error(key, "unknown key")
+
+
+def _int(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValueError(f"expected an integer, got {v!r}")
+    return v
+
+
+def _share(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1:
+        raise ValueError(f"expected a probability between 0 and 1, got {v!r}")
+    return float(v)
+
+
+def _str(v: Any) -> str:
+    if not isinstance(v, str) or not v:
+        raise ValueError(f"expected a string, got {v!r}")
+    return v
+
+
+def _ipv4(v: Any) -> str:
+    ip(_str(v))
+    return str(v)
+
+
+def _cidr(v: Any) -> str:
+    parse_cidr(_str(v))
+    return str(v)
+
+
+def _labels(v: Any) -> dict[str, str]:
+    if not isinstance(v, dict) or not all(isinstance(x, str) for x in v):
+        raise ValueError("expected a mapping of labels")
+    return {k: str(x) for k, x in v.items()}
+
+
+def _sysctls(v: Any) -> dict[str, int]:
+    if not isinstance(v, dict):
+        raise ValueError("expected a mapping of sysctl: integer")
+    return {str(k): _int(x) for k, x in v.items()}
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
+    def convert(v: Any) -> str:
+        text = str(v)
+        if text not in options:
+            raise ValueError(f"expected one of {', '.join(options)}, got {v!r}")
+        return text
+
+    return convert
+
+
+def _faults(r: _Reader | None) -> Faults:
+    if r is None:
+        return Faults()
+    f = Faults(
+        loss=r.get("loss", _share, 0.0),
+        duplicate=r.get("duplicate", _share, 0.0),
+        slow_share=r.get("slow_share", _share, 0.0),
+        slow_delay_ns=r.get("slow_delay", duration_ns, 0),
+        jitter_ns=r.get("jitter", duration_ns, 0),
+    )
+    r.done()
+    return f
+
+
+def _link(r: _Reader | None) -> LinkSpec:
+    if r is None:
+        return LinkSpec()
+    spec = LinkSpec(
+        rate_bps=r.get("rate", rate_bps, _LINK.rate_bps),
+        delay_ns=r.get("delay", duration_ns, _LINK.delay_ns),
+        queue_packets=r.get("queue", _int, _LINK.queue_packets),
+        faults=_faults(r.sub("faults")),
+    )
+    r.done()
+    return spec
+
+
+def _node(r: _Reader) -> NodeSpec:
+    node = NodeSpec(
+        name=r.get("name", _str),
+        ip=r.get("ip", _ipv4),
+        pod_cidr=r.get("pod_cidr", _cidr),
+        kernel=r.get("kernel", _choice(KERNELS), None),
+        sysctls=r.get("sysctls", _sysctls, {}),
+    )
+    r.done()
+    return node
+
+
+def _pod(r: _Reader) -> PodSpec:
+    pod = PodSpec(
+        name=r.get("name", _str),
+        node=r.get("node", _str),
+        ip=r.get("ip", _ipv4),
+        labels=r.get("labels", _labels, {}),
+    )
+    r.done()
+    return pod
+
+
+def _service(r: _Reader) -> ServiceSpec:
+    port = r.get("port", _int)
+    svc = ServiceSpec(
+        namespace=r.get("namespace", _str, "default"),
+        name=r.get("name", _str),
+        cluster_ip=r.get("cluster_ip", _ipv4),
+        port=port,
+        target_port=r.get("target_port", _int, port),
+        selector=r.get("selector", _labels),
+        port_name=r.get("port_name", str, "http"),
+        protocol=r.get("protocol", _choice(("TCP", "UDP", "SCTP")), "TCP"),
+    )
+    r.done()
+    return svc
+
+
+def _workload(r: _Reader) -> Workload:
+    w = Workload(
+        server_selector=r.get("server_selector", _labels),
+        client_selector=r.get("client_selector", _labels),
+        service=r.get("service", _str),
+        target=r.get("target", _choice(("service", "pod")), "service"),
+        file_bytes=r.get("file_size", size_bytes, 10_000_000),
+        request_bytes=r.get("request_size", size_bytes, 100),
+        parallel=r.get("parallel", _int, 1),
+        downloads=r.get("downloads", _int, 1),
+        read_rate_bps=r.get("read_rate", rate_bps, 0),
+        start_spread_ns=r.get("start_spread", duration_ns, 1_000_000_000),
+    )
+    r.done()
+    return w
+
+
+def parse(text: str, file: str) -> Scenario:
+    data = load_yaml(text, file)
+    r = _Reader(data, file, "", 1)
+    workload_reader = r.sub("workload")
+    if workload_reader is None:
+        raise InputError(f"{file}:1: scenario: missing 'workload'")
+    links = r.sub("links")
+    scenario = Scenario(
+        name=r.get("name", _str),
+        seed=r.get("seed", _int, 1),
+        duration_ns=r.get("duration", duration_ns, 60_000_000_000),
+        kernel=r.get("kernel", _choice(KERNELS), "5.4"),
+        kube_proxy_version=r.get("kube_proxy_version", _choice(KUBE_PROXY_VERSIONS), "1.14"),
+        cluster_cidr=r.get("cluster_cidr", _cidr, "10.0.0.0/16"),
+        sysctls=r.get("sysctls", _sysctls, {}),
+        nodes=tuple(_node(n) for n in r.items("nodes")),
+        pods=tuple(_pod(p) for p in r.items("pods")),
+        services=tuple(_service(s) for s in r.items("services")),
+        pod_link=_link(links.sub("pod") if links else None),
+        fabric_link=_link(links.sub("fabric") if links else None),
+        workload=_workload(workload_reader),
+        source=file,
+    )
+    if links:
+        links.done()
+    r.done()
+    _check_references(scenario, data, file)
+    return scenario
+
+
+def _check_references(s: Scenario, data: LineDict, file: str) -> None:
+    names = {n.name for n in s.nodes}
+    if not names:
+        raise InputError(f"{file}:{data.line}: nodes: a scenario needs at least one node")
+    for pod in s.pods:
+        if pod.node not in names:
+            raise InputError(
+                f"{file}:{data.line_of('pods')}: pods: pod {pod.name} is on unknown node {pod.node}"
+            )
+    try:
+        s.service(s.workload.service)
+    except KeyError:
+        raise InputError(
+            f"{file}:{data.line_of('workload')}: workload.service: no service {s.workload.service}"
+        ) from None
+    for what, sel in (
+        ("server_selector", s.workload.server_selector),
+        ("client_selector", s.workload.client_selector),
+    ):
+        if not s.pods_matching(sel):
+            raise InputError(f"{file}:{data.line_of('workload')}: workload.{what}: no pod matches {sel}")
+
+
+def load_file(path: str | Path) -> Scenario:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise InputError(f"{p}:0: cannot read scenario: {exc.strerror}") from None
+    return parse(text, str(p))
+
+
+def builtin_text(name: str = "seed") -> str:
+    return (resources.files("kplab") / "data" / "scenarios" / f"{name}.yaml").read_text()
+
+
+def builtin(name: str = "seed") -> Scenario:
+    return parse(builtin_text(name), f"<builtin:{name}>")
+
+
+def dump_check(text: str) -> None:
+    """Raise if `text` is not YAML at all (used by tests of --show-scenario)."""
+    yaml.safe_load(text)

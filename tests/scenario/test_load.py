@@ -1,0 +1,54 @@
+import pytest
+
+from kplab.errors import InputError
+from kplab.scenario.load import builtin, builtin_text, parse
+from kplab.scenario.units import duration_ns, rate_bps, size_bytes
+
+
+def test_builtin_seed_is_valid() -> None:
+    s = builtin()
+    assert s.kernel == "5.4" and s.kube_proxy_version == "1.14"
+    assert s.fabric_link.faults.slow_delay_ns == 300_000_000
+    assert len(s.pods_matching(s.workload.server_selector)) >= 2
+
+
+def test_units() -> None:
+    assert rate_bps("1Gbit") == 10**9
+    assert size_bytes("1MiB") == 2**20
+    assert duration_ns("250us") == 250_000
+    with pytest.raises(ValueError):
+        rate_bps("fast")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("parallel: 4", "parallel: four", "workload.parallel: expected an integer"),
+        ("rate: 1Gbit", "rate: 1Gbt", "links.fabric.rate: expected a rate"),
+        ("start_spread: 1s", "start_spred: 1s", "workload.start_spred: unknown key"),
+        (
+            "node: node-a, ip: 10.0.0.2",
+            "node: node-z, ip: 10.0.0.2",
+            "pod client-1 is on unknown node node-z",
+        ),
+        ("ip: 10.0.0.3", "ip: 10.0.0.300", "pods[1].ip: not an IPv4 address"),
+        ('kernel: "5.4"', 'kernel: "4.4"', "kernel: expected one of"),
+    ],
+)
+def test_errors_name_file_and_line(old: str, new: str, expected: str) -> None:
+    text = builtin_text()
+    assert old in text
+    bad = text.replace(old, new, 1)
+    line = next(i for i, text_line in enumerate(bad.splitlines(), 1) if new in text_line)
+    with pytest.raises(InputError) as info:
+        parse(bad, "s.yaml")
+    message = str(info.value)
+    assert expected in message
+    assert message.startswith("s.yaml:")
+    reported = int(message.split(":")[1])
+    assert abs(reported - line) <= 3, message
+
+
+def test_yaml_syntax_error() -> None:
+    with pytest.raises(InputError, match=r"^s.yaml:2: invalid YAML"):
+        parse("name: x\n  - : [\n", "s.yaml")
