@@ -1,0 +1,118 @@
+"""One conntrack entry (`struct nf_conn`) as lean plain data, and tuple keys packed into integers.
+
+A table key is one int: src(32) dst(32) sport(16) dport(16) proto(8). One int per key, shared
+by the dict and the entry, keeps an entry small; `FiveTuple`s are made only when asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kplab.netfilter.ctview import FiveTuple
+
+# ip_ct_tcp_state.flags (kernel values)
+WINDOW_SCALE = 0x01
+SACK_PERM = 0x02
+CLOSE_INIT = 0x04
+BE_LIBERAL = 0x08
+DATA_UNACKNOWLEDGED = 0x10
+MAXACK_SET = 0x20
+EXP_CHALLENGE_ACK = 0x40
+SIMULTANEOUS_OPEN = 0x80
+
+# IPS_* status bits (kernel values); CtStatus in ctview names the ones rules can test.
+IPS_EXPECTED = 1 << 0
+IPS_SEEN_REPLY = 1 << 1
+IPS_ASSURED = 1 << 2
+IPS_CONFIRMED = 1 << 3
+IPS_SRC_NAT = 1 << 4
+IPS_DST_NAT = 1 << 5
+IPS_SRC_NAT_DONE = 1 << 7
+IPS_DST_NAT_DONE = 1 << 8
+IPS_DYING = 1 << 9
+
+
+def pack(src: int, dst: int, proto: int, sport: int, dport: int) -> int:
+    return (((((src << 32) | dst) << 16 | sport) << 16 | dport) << 8) | proto
+
+
+def unpack(key: int) -> FiveTuple:
+    return FiveTuple(
+        key >> 72, (key >> 40) & 0xFFFFFFFF, key & 0xFF, (key >> 24) & 0xFFFF, (key >> 8) & 0xFFFF
+    )
+
+
+def invert_key(key: int) -> int:
+    """The tuple seen from the other side (`nf_ct_invert_tuple` for port protocols)."""
+    t = unpack(key)
+    return pack(t.dst, t.src, t.proto, t.dport, t.sport)
+
+
+@dataclass(slots=True)
+class TcpSide:
+    """`struct ip_ct_tcp_state`: what conntrack knows of one direction's sender."""
+
+    td_end: int = 0
+    td_maxend: int = 0
+    td_maxwin: int = 0
+    td_maxack: int = 0
+    td_scale: int = 0
+    flags: int = 0
+
+    def reset(self) -> None:
+        """`nf_ct_tcp_state_reset`: forget everything but BE_LIBERAL."""
+        self.td_end = self.td_maxend = self.td_maxwin = self.td_maxack = self.td_scale = 0
+        self.flags &= BE_LIBERAL
+
+
+@dataclass(slots=True)
+class TcpInfo:
+    """`struct ip_ct_tcp`: the connection-wide TCP tracking state."""
+
+    orig: TcpSide = field(default_factory=TcpSide)
+    reply: TcpSide = field(default_factory=TcpSide)
+    state: int = 0
+    retrans: int = 0
+    last_dir: int = 0
+    last_index: int = 5  # Index.NONE
+    last_seq: int = 0
+    last_ack: int = 0
+    last_end: int = 0
+    last_win: int = 0
+    last_wscale: int = 0
+    last_flags: int = 0
+
+    def side(self, direction: int) -> TcpSide:
+        return self.reply if direction else self.orig
+
+
+@dataclass(slots=True)
+class Entry:
+    """A connection: its two tuples (packed keys), status bits, expiry and protocol state.
+
+    `reply_key` is the inverse of `orig_key` until NAT binds: then it is the tuple replies
+    really carry. `timeout_ns` is the absolute expiry time; `mark` is the connection mark.
+    """
+
+    orig_key: int
+    reply_key: int
+    proto: int
+    status: int = 0
+    timeout_ns: int = 0
+    mark: int = 0
+    tcp: TcpInfo | None = None
+    udp_stream_ns: int = 0  # UDP: the time after which a replied flow becomes a stream
+    packets: int = 0
+    bytes: int = 0
+
+    @property
+    def orig(self) -> FiveTuple:
+        return unpack(self.orig_key)
+
+    @property
+    def reply(self) -> FiveTuple:
+        return unpack(self.reply_key)
+
+    @property
+    def assured(self) -> bool:
+        return bool(self.status & IPS_ASSURED)

@@ -1,0 +1,42 @@
+"""`conntrack -L` lines (and `-o extended`), as conntrack-tools 1.4 prints them."""
+
+from __future__ import annotations
+
+from kplab.netfilter.conntrack.entry import IPS_ASSURED, IPS_SEEN_REPLY, Entry
+from kplab.netfilter.conntrack.profiles import S
+from kplab.netfilter.conntrack.tcp_table import TcpState
+from kplab.netfilter.ctview import FiveTuple
+from kplab.packet import ICMP, PROTO_NAMES, fmt_ip
+
+
+def _tuple_text(t: FiveTuple) -> str:
+    head = f"src={fmt_ip(t.src)} dst={fmt_ip(t.dst)}"
+    if t.proto == ICMP:
+        return f"{head} type={t.dport} code=0 id={t.sport}"
+    if t.sport or t.dport:
+        return f"{head} sport={t.sport} dport={t.dport}"
+    return head
+
+
+def entry_line(entry: Entry, now_ns: int, extended: bool = False) -> str:
+    """One `conntrack -L` line: proto, number, seconds left, TCP state, tuples, flags, mark."""
+    name = PROTO_NAMES.get(entry.proto, "unknown")
+    left = max(0, (entry.timeout_ns - now_ns) // S)
+    parts = [f"{name:<8} {entry.proto} {left}"]
+    if entry.tcp is not None:
+        parts.append(TcpState(entry.tcp.state).name)
+    parts.append(_tuple_text(entry.orig))
+    if not entry.status & IPS_SEEN_REPLY:
+        parts.append("[UNREPLIED]")
+    parts.append(_tuple_text(entry.reply))
+    if entry.status & IPS_ASSURED:
+        parts.append("[ASSURED]")
+    parts.append(f"mark={entry.mark} use=1")
+    line = " ".join(parts)
+    return f"ipv4     2 {line}" if extended else line
+
+
+def listing(entries: list[Entry], now_ns: int, extended: bool = False) -> str:
+    lines = [entry_line(e, now_ns, extended) for e in entries]
+    lines.append(f"conntrack v1.4.7 (conntrack-tools): {len(entries)} flow entries have been shown.")
+    return "\n".join(lines)
