@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from kplab.errors import located
+from kplab.errors import InputError, located
 from kplab.netfilter.conntrack.profiles import Profile, S, Sysctls
 from kplab.netfilter.conntrack.table import INVALID, Conntrack, CtResult
 from kplab.netfilter.conntrack.tcp_table import TcpState
@@ -59,43 +59,48 @@ class Action:
 Step = Segment | Action
 
 
+def _err(where: str, message: str) -> InputError:
+    file, _, line = where.rpartition("|")
+    return located(file, line, message)
+
+
 def _int(obj: dict[str, Any], key: str, where: str, low: int, high: int, default: int | None = None) -> int:
     value = obj.get(key, default)
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise located(*where.split("|"), f"{key!r} must be an integer in {low}..{high}, got {value!r}")
+        raise _err(where, f"{key!r} must be an integer in {low}..{high}, got {value!r}")
     return value
 
 
 def parse_line(obj: Any, where: str) -> Step:
     """One JSON object -> a Segment or an Action. `where` is `file|line` for error messages."""
     if not isinstance(obj, dict):
-        raise located(*where.split("|"), "each line must be a JSON object")
+        raise _err(where, "each line must be a JSON object")
     if "action" in obj:
         if obj["action"] == "ct-delete":
             return Action("ct-delete")
         if obj["action"] == "advance":
             seconds = obj.get("seconds")
             if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
-                raise located(*where.split("|"), "advance needs a non-negative number of 'seconds'")
+                raise _err(where, "advance needs a non-negative number of 'seconds'")
             return Action("advance", float(seconds))
-        raise located(*where.split("|"), f"unknown action {obj['action']!r} (ct-delete, advance)")
+        raise _err(where, f"unknown action {obj['action']!r} (ct-delete, advance)")
     unknown = set(obj) - _PACKET_KEYS
     if unknown:
-        raise located(*where.split("|"), f"unknown key(s) {sorted(unknown)}")
+        raise _err(where, f"unknown key(s) {sorted(unknown)}")
     if obj.get("dir") not in ("orig", "reply"):
-        raise located(*where.split("|"), '\'dir\' must be "orig" or "reply"')
+        raise _err(where, '\'dir\' must be "orig" or "reply"')
     try:
         flags = flags_from_str(str(obj.get("flags", "")))
     except ValueError as exc:
-        raise located(*where.split("|"), str(exc)) from None
+        raise _err(where, str(exc)) from None
     opts = obj.get("opts", {})
     if not isinstance(opts, dict) or set(opts) - _OPT_KEYS:
-        raise located(*where.split("|"), "'opts' must be an object with mss, wscale, sackok")
+        raise _err(where, "'opts' must be an object with mss, wscale, sackok")
     sack = obj.get("sack", [])
     if not isinstance(sack, list) or not all(
         isinstance(b, list) and len(b) == 2 and all(isinstance(x, int) for x in b) for b in sack
     ):
-        raise located(*where.split("|"), "'sack' must be a list of [left, right] pairs")
+        raise _err(where, "'sack' must be a list of [left, right] pairs")
     return Segment(
         dir=obj["dir"],
         flags=flags,
