@@ -1,0 +1,1 @@
+"""Reports: pcapng captures, tables and sequence diagrams."""
