@@ -197,18 +197,18 @@ class Node:
             self.ct.delete(t)
 
 
-def _entry_report(node: Node, res: CtResult, arrived: FiveTuple) -> dict[str, Any]:
-    entry = res.entry if res.entry is not None and not res.entry.status & (1 << 9) else None
-    if entry is None:
-        entry = node.ct.find(arrived)
-    if entry is None:
-        return {"state": None, "timeout_s": None, "assured": False}
-    state = TcpState(entry.tcp.state).name if entry.tcp is not None else None
-    return {
-        "state": state,
-        "timeout_s": max(0, (entry.timeout_ns - node.now_ns) // S),
-        "assured": entry.assured,
-    }
+def _entry_report(node: Node) -> dict[str, Any]:
+    """The flow's entry after the packet: the first of `flow_tuples` that is an entry's original tuple."""
+    for t in flow_tuples(node.client_port):
+        entry = node.ct.find(t)
+        if entry is not None and entry.orig == t:
+            state = TcpState(entry.tcp.state).name if entry.tcp is not None else None
+            return {
+                "state": state,
+                "timeout_s": max(0, (entry.timeout_ns - node.now_ns) // S),
+                "assured": entry.assured,
+            }
+    return {"state": None, "timeout_s": None, "assured": False}
 
 
 def replay(steps: list[Step], node: Node, isn_orig: int, isn_reply: int) -> list[dict[str, Any]]:
@@ -224,7 +224,6 @@ def replay(steps: list[Step], node: Node, isn_orig: int, isn_reply: int) -> list
                 out.append({"i": i, "action": "ct-delete"})
             continue
         pkt = to_packet(step, isn_orig, isn_reply, node.client_port)
-        arrived = FiveTuple(pkt.src, pkt.dst, pkt.proto, pkt.sport, pkt.dport)
         before = (pkt.src, pkt.sport) if step.dir == "reply" else (pkt.dst, pkt.dport)
         res, verdict = node.forward(pkt)
         after = (pkt.src, pkt.sport) if step.dir == "reply" else (pkt.dst, pkt.dport)
@@ -238,7 +237,7 @@ def replay(steps: list[Step], node: Node, isn_orig: int, isn_reply: int) -> list
                 "nat": before != after,
                 "out_src": fmt_ipport(pkt.src, pkt.sport),
                 "out_dst": fmt_ipport(pkt.dst, pkt.dport),
-                "entry": _entry_report(node, res, arrived),
+                "entry": _entry_report(node),
             }
         )
     out.append({"stats": node.ct.stats.as_dict()})
