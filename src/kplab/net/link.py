@@ -1,0 +1,234 @@
+"""Point-to-point links: bandwidth, propagation delay, a finite drop-tail queue, seeded faults.
+
+Each direction is a `Channel`. A packet offered to a channel either waits in its queue (FIFO,
+serialised at `rate_bps`) or is dropped because the queue is full ("queue-full"); once on the
+wire, fault models may lose it ("fault:loss"), duplicate it, send it over a slower path
+(reordering) or add jitter. Every packet offered is, at any time, delivered, dropped with a
+reason, or in flight: `Channel.books_balance()` checks it.
+
+The queue is modelled by departure times, not events: one scheduler event per delivered packet.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from kplab.packet import ICMP, TCP, UDP, Packet
+from kplab.sim.scheduler import Scheduler
+
+Deliver = Callable[[Packet], None]
+Tap = Callable[[Packet], None]
+
+ETH_OVERHEAD_BYTES = 14 + 4 + 8 + 12  # header, FCS, preamble, inter-frame gap
+
+
+def ip_length(pkt: Packet) -> int:
+    """IPv4 total length of the packet as it would be encoded (TCP options included)."""
+    proto = pkt.proto
+    if proto == TCP:
+        opts = 0
+        if pkt.mss is not None:
+            opts += 4
+        if pkt.sackok:
+            opts += 4
+        if pkt.wscale is not None:
+            opts += 4
+        if pkt.sack:
+            opts += 4 + 8 * len(pkt.sack)
+        return 40 + opts + pkt.length
+    if proto == UDP:
+        return 28 + pkt.length
+    if proto == ICMP:
+        return 28 + (ip_length(pkt.inner) if pkt.inner is not None else pkt.length)
+    return 20 + pkt.length
+
+
+@dataclass(slots=True)
+class Faults:
+    """Seeded fault models of one direction. Probabilities are per packet."""
+
+    loss: float = 0.0
+    duplicate: float = 0.0
+    reorder: float = 0.0  # share of packets that take the slow path
+    slow_path_delay_ns: int = 0  # extra delay of the slow path
+    jitter_ns: int = 0  # uniform extra delay in [0, jitter_ns]
+
+    def any(self) -> bool:
+        return bool(self.loss or self.duplicate or self.reorder or self.jitter_ns)
+
+
+@dataclass(slots=True)
+class ChannelStats:
+    offered: int = 0
+    duplicated: int = 0
+    delivered: int = 0
+    in_flight: int = 0
+    bytes_delivered: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def drop(self, reason: str) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+
+
+class Channel:
+    """One direction of a link."""
+
+    __slots__ = (
+        "_departures",
+        "_queued_bytes",
+        "delay_ns",
+        "deliver",
+        "faults",
+        "name",
+        "on_deliver",
+        "on_transmit",
+        "queue_bytes",
+        "queue_packets",
+        "rate_bps",
+        "rng",
+        "sched",
+        "stats",
+    )
+
+    def __init__(
+        self,
+        sched: Scheduler,
+        name: str,
+        rng: random.Random,
+        rate_bps: int,
+        delay_ns: int,
+        queue_packets: int,
+        queue_bytes: int | None,
+        faults: Faults,
+    ) -> None:
+        self.sched = sched
+        self.name = name
+        self.rng = rng
+        self.rate_bps = rate_bps
+        self.delay_ns = delay_ns
+        self.queue_packets = queue_packets
+        self.queue_bytes = queue_bytes
+        self.faults = faults
+        self.deliver: Deliver | None = None
+        self.on_transmit: list[Tap] = []  # called when a packet enters the wire (capture at sender)
+        self.on_deliver: list[Tap] = []  # called when a packet arrives (capture at receiver)
+        self.stats = ChannelStats()
+        self._departures: deque[tuple[int, int]] = deque()  # (finish time, frame bytes)
+        self._queued_bytes = 0
+
+    def send(self, pkt: Packet) -> None:
+        """Offer a packet; the channel owns it from now on."""
+        now = self.sched.now_ns
+        stats = self.stats
+        stats.offered += 1
+        frame = ip_length(pkt) + ETH_OVERHEAD_BYTES
+        departures = self._departures
+        while departures and departures[0][0] <= now:
+            self._queued_bytes -= departures.popleft()[1]
+        if len(departures) >= self.queue_packets or (
+            self.queue_bytes is not None and self._queued_bytes + frame > self.queue_bytes
+        ):
+            stats.drop("queue-full")
+            return
+        start = departures[-1][0] if departures else now
+        finish = start + (frame * 8_000_000_000 // self.rate_bps if self.rate_bps else 0)
+        departures.append((finish, frame))
+        self._queued_bytes += frame
+        for tap in self.on_transmit:
+            tap(pkt)
+        arrive = finish + self.delay_ns
+        faults = self.faults
+        if faults.any():
+            self._faulty(pkt, arrive)
+            return
+        stats.in_flight += 1
+        self.sched.call_at(arrive, self._arrive, pkt)
+
+    def _faulty(self, pkt: Packet, arrive: int) -> None:
+        faults = self.faults
+        rng = self.rng
+        if faults.loss and rng.random() < faults.loss:
+            self.stats.drop("fault:loss")
+            return
+        copies = [pkt]
+        if faults.duplicate and rng.random() < faults.duplicate:
+            self.stats.duplicated += 1
+            copies.append(pkt.copy())
+        for copy in copies:
+            at = arrive
+            if faults.reorder and rng.random() < faults.reorder:
+                at += faults.slow_path_delay_ns
+            if faults.jitter_ns:
+                at += rng.randrange(faults.jitter_ns + 1)
+            self.stats.in_flight += 1
+            self.sched.call_at(at, self._arrive, copy)
+
+    def _arrive(self, pkt: Packet) -> None:
+        stats = self.stats
+        stats.in_flight -= 1
+        for tap in self.on_deliver:
+            tap(pkt)
+        if self.deliver is None:
+            stats.drop("no-receiver")
+            return
+        stats.delivered += 1
+        stats.bytes_delivered += pkt.length
+        self.deliver(pkt)
+
+    def books_balance(self) -> bool:
+        """offered + duplicated == delivered + dropped + in flight."""
+        s = self.stats
+        return s.offered + s.duplicated == s.delivered + sum(s.dropped.values()) + s.in_flight
+
+
+class Link:
+    """A full-duplex link between end `a` and end `b` (e.g. a veth pair, a cable)."""
+
+    __slots__ = ("a_to_b", "b_to_a", "name")
+
+    def __init__(
+        self,
+        sched: Scheduler,
+        name: str,
+        rng: random.Random,
+        rate_bps: int = 10_000_000_000,
+        delay_ns: int = 50_000,
+        queue_packets: int = 1000,
+        queue_bytes: int | None = None,
+        faults: Faults | None = None,
+        faults_b_to_a: Faults | None = None,
+    ) -> None:
+        self.name = name
+        forward = faults or Faults()
+        backward = faults_b_to_a if faults_b_to_a is not None else replace(forward)
+        self.a_to_b = Channel(
+            sched, f"{name}:a>b", rng, rate_bps, delay_ns, queue_packets, queue_bytes, forward
+        )
+        self.b_to_a = Channel(
+            sched, f"{name}:b>a", rng, rate_bps, delay_ns, queue_packets, queue_bytes, backward
+        )
+
+    def attach(self, deliver_at_a: Deliver, deliver_at_b: Deliver) -> None:
+        """Who receives at each end: `deliver_at_b(pkt)` gets what `a` sends, and vice versa."""
+        self.a_to_b.deliver = deliver_at_b
+        self.b_to_a.deliver = deliver_at_a
+
+    def send_from_a(self, pkt: Packet) -> None:
+        self.a_to_b.send(pkt)
+
+    def send_from_b(self, pkt: Packet) -> None:
+        self.b_to_a.send(pkt)
+
+    def books_balance(self) -> bool:
+        return self.a_to_b.books_balance() and self.b_to_a.books_balance()
+
+    def drops(self) -> dict[str, int]:
+        """Drops of both directions by reason."""
+        total: dict[str, int] = {}
+        for ch in (self.a_to_b, self.b_to_a):
+            for reason, n in ch.stats.dropped.items():
+                total[reason] = total.get(reason, 0) + n
+        return total

@@ -1,0 +1,33 @@
+"""Per-host TCP settings, Linux defaults (sysctl names in comments)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kplab.sim.scheduler import MS, SECOND
+
+
+@dataclass(slots=True, frozen=True)
+class TcpConfig:
+    mss: int = 1460  # advertised MSS (interface MTU 1500)
+    rcvbuf_bytes: int = 262144  # receive buffer (no autotuning); the advertised window is its free space
+    wscale: int = 7  # our window scale shift (Linux picks 7 for tcp_rmem[2]=6 MiB)
+    window_scaling: bool = True  # net.ipv4.tcp_window_scaling
+    sack: bool = True  # net.ipv4.tcp_sack
+    initial_cwnd: int = 10  # TCP_INIT_CWND
+    rto_min_ns: int = 200 * MS  # TCP_RTO_MIN
+    rto_initial_ns: int = 1 * SECOND  # TCP_TIMEOUT_INIT
+    rto_max_ns: int = 120 * SECOND  # TCP_RTO_MAX
+    delack_ns: int = 40 * MS  # TCP_DELACK_MIN
+    quickacks: int = 16  # TCP_MAX_QUICKACKS
+    retries2: int = 15  # net.ipv4.tcp_retries2
+    syn_retries: int = 6  # net.ipv4.tcp_syn_retries
+    synack_retries: int = 5  # net.ipv4.tcp_synack_retries
+    timewait_ns: int = 60 * SECOND  # TCP_TIMEWAIT_LEN
+    fin_timeout_ns: int = 60 * SECOND  # net.ipv4.tcp_fin_timeout (orphaned FIN_WAIT2)
+    invalid_ratelimit_ns: int = 500 * MS  # net.ipv4.tcp_invalid_ratelimit
+    challenge_ack_limit: int = 2**31 - 1  # net.ipv4.tcp_challenge_ack_limit (1000 before v6.0)
+    port_low: int = 32768  # net.ipv4.ip_local_port_range
+    port_high: int = 60999
+    backlog: int = 4096  # net.core.somaxconn
+    max_cwnd: int = 100_000

@@ -1,0 +1,144 @@
+"""`TcpHost`: a `TcpStack` bound to the simulator's clock, timers and a packet output.
+
+Network side: call `receive(pkt)` for every TCP segment delivered locally; segments the stack
+emits are handed to the `transmit(pkt)` callable given at construction (the host's output path).
+
+Application side: `connect()` / `listen()` attach an application object implementing `TcpApp`;
+it is called back with the connection, and uses `send()`, `read()` and `close()` here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from kplab.packet import Packet
+from kplab.sim.scheduler import Scheduler
+from kplab.tcp.conn import Connection
+from kplab.tcp.stack import Listener, TcpStack
+from kplab.tcp.state import TcpEvent
+
+
+class TcpApp(Protocol):
+    """Callbacks of an application socket. `conn.error` is an errno (0 = clean close)."""
+
+    def on_connected(self, conn: Connection) -> None: ...
+
+    def on_data(self, conn: Connection) -> None: ...
+
+    def on_closed(self, conn: Connection) -> None: ...
+
+
+AcceptFactory = Callable[[Connection], TcpApp]
+
+
+class TcpHost:
+    """Runs one `TcpStack` inside a `Scheduler`."""
+
+    __slots__ = ("_busy", "_dirty", "_transmit", "sched", "stack")
+
+    def __init__(self, sched: Scheduler, stack: TcpStack, transmit: Callable[[Packet], None]) -> None:
+        self.sched = sched
+        self.stack = stack
+        self._transmit = transmit
+        self._busy = False
+        self._dirty: list[Connection] = []
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return self.stack.ctr.as_nstat()
+
+    # ---- network side --------------------------------------------------------------------
+
+    def receive(self, pkt: Packet) -> None:
+        """A TCP segment for a local address arrived (after the node's INPUT path)."""
+        conn = self.stack.input(pkt, self.sched.now_ns)
+        self._settle(conn)
+
+    # ---- application side ----------------------------------------------------------------
+
+    def connect(self, laddr: int, raddr: int, rport: int, app: TcpApp, lport: int = 0) -> Connection:
+        conn = self.stack.connect(laddr, raddr, rport, self.sched.now_ns, app, lport)
+        self._settle(conn)
+        return conn
+
+    def listen(self, addr: int, port: int, on_accept: AcceptFactory, backlog: int | None = None) -> Listener:
+        return self.stack.listen(addr, port, on_accept, backlog)
+
+    def send(self, conn: Connection, nbytes: int) -> None:
+        self.stack.send(conn, nbytes, self.sched.now_ns)
+        self._settle(conn)
+
+    def read(self, conn: Connection, max_bytes: int) -> int:
+        n = self.stack.read(conn, max_bytes, self.sched.now_ns)
+        self._settle(conn)
+        return n
+
+    def close(self, conn: Connection) -> None:
+        self.stack.close(conn, self.sched.now_ns)
+        self._settle(conn)
+
+    # ---- plumbing ------------------------------------------------------------------------
+
+    def _on_timer(self, conn: Connection) -> None:
+        now = self.sched.now_ns
+        if conn.armed_ns != now:
+            return  # superseded by an earlier deadline
+        conn.armed_ns = 0
+        self.stack.on_timer(conn, now)
+        self._settle(conn)
+
+    def _settle(self, conn: Connection | None) -> None:
+        """Flush emitted segments, dispatch application events, re-arm timers."""
+        if conn is not None:
+            self._dirty.append(conn)
+        if self._busy:
+            return
+        self._busy = True
+        try:
+            stack = self.stack
+            while stack.out or stack.events:
+                if stack.out:
+                    pkts = stack.out[:]
+                    stack.out.clear()
+                    for pkt in pkts:
+                        self._transmit(pkt)
+                if stack.events:
+                    events = stack.events[:]
+                    stack.events.clear()
+                    for kind, c in events:
+                        self._dispatch(kind, c)
+            for c in self._dirty:
+                self._arm(c)
+            self._dirty.clear()
+        finally:
+            self._busy = False
+
+    def _dispatch(self, kind: TcpEvent, conn: Connection) -> None:
+        self._dirty.append(conn)
+        if kind == TcpEvent.ACCEPTED:
+            lst = conn.listener
+            if lst is None or lst.app is None:
+                return
+            app: TcpApp = lst.app(conn)
+            conn.app = app
+            app.on_connected(conn)
+            if conn.unread or conn.eof:
+                app.on_data(conn)
+            return
+        app = conn.app
+        if app is None:
+            return
+        if kind == TcpEvent.DATA:
+            app.on_data(conn)
+        elif kind == TcpEvent.CONNECTED:
+            app.on_connected(conn)
+        elif kind == TcpEvent.CLOSED:
+            app.on_closed(conn)
+
+    def _arm(self, conn: Connection) -> None:
+        deadline = conn.next_timer_ns()
+        if deadline and (not conn.armed_ns or deadline < conn.armed_ns):
+            deadline = max(deadline, self.sched.now_ns)
+            conn.armed_ns = deadline
+            self.sched.call_at(deadline, self._on_timer, conn)
