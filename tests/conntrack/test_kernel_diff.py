@@ -1,0 +1,99 @@
+"""Differential test: the emulator's `host` profile against this machine's kernel, packet by packet.
+
+Every sequence in tests/data/ct (plus the sysctl/rule variants of options.json) and a batch of
+hypothesis-generated sequences run through the real node (three lab namespaces, one setup for
+the module) and through `kplab.netfilter.conntrack`; ctstate, verdict, NAT, the flow's entry
+(state, ASSURED, timeout) and the invalid counter must agree. A generated disagreement leaves its
+shrunk sequence in tests/data/ct/regress-pending.jsonl: fix the emulator, then rename the file
+to `regress-<what>.jsonl` so it is replayed from then on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import platform
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kplab.lab.netns import Lab, list_namespaces, require
+from kplab.netfilter.conntrack.profiles import get_profile
+from kplab.netfilter.conntrack.replay import ISN_ORIG, ISN_REPLY, parse_line
+
+from .cases import DATA, Case, compare, emulate, load_cases
+from .kernlab import KernelNode
+
+pytestmark = pytest.mark.kernel
+_ports = itertools.count(42000)
+CASES = load_cases()
+
+
+@pytest.fixture(scope="module")
+def kernel_node() -> Iterator[KernelNode]:
+    require()
+    with Lab("ct") as lab:
+        prefix = lab.prefix
+        node = KernelNode(lab)
+        try:
+            yield node
+        finally:
+            node.close()
+    assert not [n for n in list_namespaces() if n.startswith(prefix)]
+
+
+def _run(node: KernelNode, case: Case) -> list[str]:
+    port = next(_ports)
+    node.configure(case.sysctl, case.drop_invalid)
+    kernel = node.replay(case.steps, ISN_ORIG, ISN_REPLY, port)
+    emulator = emulate(case, get_profile("host", platform.release()), port)
+    return compare(emulator, kernel, port)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_sequence_matches_kernel(kernel_node: KernelNode, case: Case) -> None:
+    assert _run(kernel_node, case) == []
+
+
+OPTS = {"mss": 1460, "wscale": 7, "sackok": True}
+HANDSHAKE: list[dict[str, Any]] = [
+    {"dir": "orig", "flags": "S", "seq": 0, "ack": 0, "win": 64240, "len": 0, "opts": OPTS},
+    {"dir": "reply", "flags": "SA", "seq": 0, "ack": 1, "win": 65160, "len": 0, "opts": OPTS},
+    {"dir": "orig", "flags": "A", "seq": 1, "ack": 1, "win": 502, "len": 0},
+]
+# Values near the bounds the handshake sets up (right edges ~64257/65161, MAXACKWINDOW 66000).
+_NEAR = [0, 1, 2, 100, 101, 1000, 64256, 64257, 64258, 65160, 65161, 65162, 66000, 130000, 2**31, 2**32 - 1]
+numbers = st.one_of(st.sampled_from(_NEAR), st.integers(0, 140000), st.integers(0, 2**32 - 1))
+segments = st.fixed_dictionaries(
+    {
+        "dir": st.sampled_from(["orig", "reply"]),
+        "flags": st.sampled_from(["A", "PA", "PA", "A", "FA", "R", "RA", "S", "SA"]),
+        "seq": numbers,
+        "ack": numbers,
+        "win": st.sampled_from([0, 1, 229, 502, 509, 65535]),
+        "len": st.sampled_from([0, 0, 1, 100, 1400, 30000]),
+    }
+)
+steps = st.lists(
+    st.one_of(segments, segments, segments, st.just({"action": "ct-delete"})), min_size=1, max_size=8
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tail=steps, liberal=st.booleans(), loose=st.booleans())
+def test_generated_sequences_match_kernel(
+    kernel_node: KernelNode, tail: list[dict[str, Any]], liberal: bool, loose: bool
+) -> None:
+    lines = HANDSHAKE + tail
+    sysctl = {"nf_conntrack_tcp_be_liberal": int(liberal), "nf_conntrack_tcp_loose": int(loose)}
+    case = Case("generated", [parse_line(obj, f"generated|{i + 1}") for i, obj in enumerate(lines)], sysctl)
+    problems = _run(kernel_node, case)
+    if problems:
+        pending = DATA / "regress-pending.jsonl"
+        pending.write_text("".join(json.dumps(obj) + "\n" for obj in lines))
+        Path(DATA / "regress-pending.sysctl.json").write_text(json.dumps(sysctl) + "\n")
+    assert problems == []
