@@ -67,7 +67,7 @@ SEQUENCES: dict[str, list[dict[str, Any]]] = {
     "rst_exact": [*HANDSHAKE, r("PA", 1, 101, length=100), o("R", 101)],
     "rst_inexact_in_window": [*HANDSHAKE, r("PA", 1, 101, length=100), o("R", 111), o("A", 101, 101)],
     "rst_out_of_window": [*HANDSHAKE, r("PA", 1, 101, length=100), o("R", 101 + 1_000_000)],
-    "rst_below_maxack": [*HANDSHAKE, r("PA", 1, 101, length=100), r("R", 50)],
+    "rst_below_maxack": [*HANDSHAKE, r("PA", 1, 101, length=100), o("R", 50)],
     "rst_ack_from_server": [*HANDSHAKE, r("RA", 1, 101)],
     "syn_then_rst": [o("S", 0, 0, 64240, opts=OPTS), r("RA", 0, 1, 0)],
     "time_wait_reopen": [
