@@ -26,11 +26,11 @@ class Doc:
     item: int | None = None
 
     def where(self) -> str:
-        return f"{self.file}:doc {self.doc}"
+        item = f" items[{self.item}]" if self.item is not None else ""
+        return f"{self.file}:doc {self.doc}{item}"
 
     def error(self, path: str, message: str) -> InputError:
-        prefix = f"items[{self.item}]." if self.item is not None else ""
-        return InputError(f"{self.where()}: {prefix}{path}: {message}")
+        return InputError(f"{self.where()}: {path}: {message}")
 
 
 def read_documents(text: str, file: str) -> Iterator[Doc]:
@@ -54,19 +54,19 @@ def _raw_documents(text: str, file: str) -> Iterator[Doc]:
             raise InputError(f"{file}:doc 1: malformed JSON at line {exc.lineno}: {exc.msg}") from None
         return
     loader = yaml.SafeLoader(text)
-    number = 0
+    number = 1
     try:
         while loader.check_node():
-            number += 1
             node = loader.get_node()
             assert node is not None
             data = loader.construct_document(node)
             yield Doc(data, file, number, node.start_mark.line + 1)
+            number += 1
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InputError(f"{file}:doc {number + 1}: malformed YAML{at}: {problem}") from None
+        raise InputError(f"{file}:doc {number}: malformed YAML{at}: {problem}") from None
     finally:
         loader.dispose()
 
