@@ -81,3 +81,8 @@ class Nat:
     random: bool = False
     random_fully: bool = False
     persistent: bool = False
+
+
+class CtDrop(Exception):
+    """Raised by a tracker's `lookup` when conntrack itself drops the packet (NF_DROP): the table
+    is full and nothing could be evicted. The message is the kernel's reason."""

@@ -1,0 +1,134 @@
+"""Build a running emulated cluster from a Scenario.
+
+Topology: every pod has a veth-like link to its node (`veth-<pod>` on the node, a /32 route to
+it, as Calico-style CNIs route); every node has an uplink to a switch (the fabric), which forwards
+by node address and pod CIDR. Each node runs the rules its kube-proxy version writes
+(`kplab.scenario.manifests.node_rules`, the same generator as `kplab rules --full-node`), a
+conntrack table with the node's kernel profile and sysctls, and the engine's seeded state.
+Servers listen on the backend pods; clients download through the Service VIP or, for the
+control case, straight from the backend pod IPs.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass, field
+
+from kplab.apps.download import DownloadWorkload
+from kplab.apps.fileserver import FileServer
+from kplab.kubeproxy import Cluster as KubeObjects
+from kplab.net.fabric import Switch
+from kplab.net.link import Faults, Link
+from kplab.net.node import Node
+from kplab.net.pod import Pod
+from kplab.netfilter.conntrack import Conntrack, Sysctls, get_profile
+from kplab.netfilter.engine import compile_ruleset
+from kplab.netfilter.state import EngineState
+from kplab.packet import ip, parse_cidr
+from kplab.scenario.manifests import cluster_objects, node_rules
+from kplab.scenario.schema import LinkSpec, NodeSpec, Scenario
+from kplab.sim.rng import derive_rng
+from kplab.sim.scheduler import Scheduler
+
+
+@dataclass(slots=True)
+class EmulatedCluster:
+    scenario: Scenario
+    sched: Scheduler
+    nodes: dict[str, Node]
+    pods: dict[str, Pod]
+    switch: Switch
+    links: dict[str, Link] = field(default_factory=dict)
+    servers: dict[str, FileServer] = field(default_factory=dict)
+    workloads: dict[str, list[DownloadWorkload]] = field(default_factory=dict)
+
+    def run(self) -> None:
+        self.sched.run(until_ns=self.scenario.duration_ns)
+
+
+def _faults(spec: LinkSpec) -> Faults:
+    f = spec.faults
+    return Faults(f.loss, f.duplicate, f.slow_share, f.slow_delay_ns, f.jitter_ns)
+
+
+def _link(sched: Scheduler, seed: int, name: str, spec: LinkSpec) -> Link:
+    return Link(sched, name, derive_rng(seed, f"link/{name}"), spec.rate_bps, spec.delay_ns,
+                spec.queue_packets, faults=_faults(spec))  # fmt: skip
+
+
+def _node(s: Scenario, spec: NodeSpec, sched: Scheduler, objects: KubeObjects) -> Node:
+    engine = compile_ruleset(node_rules(s, spec, objects).ruleset())
+    ct = Conntrack(
+        profile=get_profile(s.node_kernel(spec), host_release=platform.release()),
+        sysctls=Sysctls(),
+        rng=derive_rng(s.seed, f"conntrack/{spec.name}"),
+    )
+    for key, value in s.node_sysctls(spec).items():
+        ct.set_sysctl(key, value)
+    return Node(spec.name, sched, engine, ct, EngineState(derive_rng(s.seed, f"rules/{spec.name}")))
+
+
+def build(s: Scenario) -> EmulatedCluster:
+    sched = Scheduler(derive_rng(s.seed, "scheduler"))
+    objects = cluster_objects(s)
+    switch = Switch()
+    cluster = EmulatedCluster(s, sched, {}, {}, switch)
+    for spec in s.nodes:
+        node = cluster.nodes[spec.name] = _node(s, spec, sched, objects)
+        uplink = cluster.links[f"{spec.name}-fabric"] = _link(
+            sched, s.seed, f"{spec.name}-fabric", s.fabric_link
+        )
+        uplink.attach(node.receiver("eth0"), switch.receive)
+        node.add_interface("eth0", ip(spec.ip), uplink.send_from_a)
+        node.add_route(0, 0, "eth0")
+        switch.add_port([(ip(spec.ip), 0xFFFFFFFF), parse_cidr(spec.pod_cidr)], uplink.send_from_b)
+    for pspec in s.pods:
+        pod = cluster.pods[pspec.name] = Pod(pspec.name, pspec.node, ip(pspec.ip), sched,
+                                             derive_rng(s.seed, f"tcp/{pspec.name}"))  # fmt: skip
+        node = cluster.nodes[pspec.node]
+        veth = cluster.links[f"{pspec.name}-veth"] = _link(sched, s.seed, f"{pspec.name}-veth", s.pod_link)
+        veth.attach(pod.receive, node.receiver(f"veth-{pspec.name}"))
+        pod.out = veth.send_from_a
+        node.add_interface(f"veth-{pspec.name}", None, veth.send_from_b)
+        node.add_route(pod.ip, 0xFFFFFFFF, f"veth-{pspec.name}")
+    _start_workload(cluster)
+    return cluster
+
+
+def _start_workload(cluster: EmulatedCluster) -> None:
+    s, w = cluster.scenario, cluster.scenario.workload
+    svc = s.service(w.service)
+    backends = s.pods_matching(w.server_selector)
+    for spec in backends:
+        pod = cluster.pods[spec.name]
+        cluster.servers[spec.name] = FileServer(
+            pod.tcp, pod.ip, svc.target_port, w.file_bytes, w.request_bytes
+        )
+    read_rate = w.read_rate_bps or None
+    lane = 0
+    for spec in s.pods_matching(w.client_selector):
+        pod = cluster.pods[spec.name]
+        rng = derive_rng(s.seed, f"workload/{spec.name}")
+        if w.target == "service":
+            targets = [(ip(svc.cluster_ip), svc.port, w.parallel)]
+        else:  # the control case: the same downloads, straight to the backends' own addresses
+            targets = []
+            for _ in range(w.parallel):
+                targets.append((ip(backends[lane % len(backends)].ip), svc.target_port, 1))
+                lane += 1
+        cluster.workloads[spec.name] = [
+            DownloadWorkload(
+                pod.tcp,
+                pod.ip,
+                addr,
+                port,
+                rng,
+                w.file_bytes,
+                parallel=n,
+                repeat=w.downloads,
+                spread_ns=w.start_spread_ns,
+                read_rate_bps=read_rate,
+                request_bytes=w.request_bytes,
+            )
+            for addr, port, n in targets
+        ]

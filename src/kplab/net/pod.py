@@ -1,0 +1,54 @@
+"""A pod: its own network namespace with one address, one interface to its node, a TCP stack.
+
+Pods hold no rules, so (as in the kernel, where conntrack hooks register per namespace only when
+rules need them) they track nothing: a segment is handed to the TCP stack as it arrives.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from kplab.packet import TCP, Packet
+from kplab.sim.scheduler import Scheduler
+from kplab.tcp import TcpConfig, TcpHost, TcpStack
+
+
+class Pod:
+    def __init__(
+        self,
+        name: str,
+        node: str,
+        ip: int,
+        sched: Scheduler,
+        rng: random.Random,
+        tcp: TcpConfig | None = None,
+    ) -> None:
+        self.name = name
+        self.node = node
+        self.ip = ip
+        self.out: Callable[[Packet], None] | None = None
+        self.tcp = TcpHost(sched, TcpStack(tcp or TcpConfig(), rng), self._transmit)
+        self.drops: dict[str, int] = {}
+        self.sent = 0
+        self.received = 0
+        self._uid = 0
+
+    def _transmit(self, pkt: Packet) -> None:
+        if self.out is None:
+            raise RuntimeError(f"pod {self.name} has no link")
+        self.sent += 1
+        self.out(pkt)
+
+    def receive(self, pkt: Packet) -> None:
+        self.received += 1
+        if pkt.dst != self.ip:
+            self._drop("not addressed to this pod")
+            return
+        if pkt.proto != TCP:
+            self._drop("no handler for protocol")
+            return
+        self.tcp.receive(pkt)
+
+    def _drop(self, reason: str) -> None:
+        self.drops[reason] = self.drops.get(reason, 0) + 1
