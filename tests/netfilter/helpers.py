@@ -27,3 +27,21 @@ def without_sources(ruleset: Ruleset) -> Ruleset:
 
 def strip_comments(text: str) -> list[str]:
     return [line for line in text.splitlines() if not line.startswith("#")]
+
+
+def engine_of(rules: str, table: str = "filter", *, unknown: str = "error", indexed: bool = True):  # type: ignore[no-untyped-def]
+    """Compile `rules` (lines of `-A ...`) into an engine; user chains are declared automatically."""
+    from kplab.netfilter.engine import compile_ruleset
+    from kplab.netfilter.iptables_save import parse
+    from kplab.netfilter.model import BUILTIN_CHAINS
+
+    chains: list[str] = []
+    for line in rules.splitlines():
+        words = line.split()
+        user = len(words) > 1 and words[0] in ("-A", "-I") and words[1] not in BUILTIN_CHAINS[table]
+        if user and words[1] not in chains:
+            chains.append(words[1])
+    head = "".join(f":{name} ACCEPT [0:0]\n" for name in BUILTIN_CHAINS[table])
+    head += "".join(f":{name} - [0:0]\n" for name in chains)
+    text = f"*{table}\n{head}{rules.strip()}\nCOMMIT\n"
+    return compile_ruleset(parse(text, "rules"), unknown=unknown, indexed=indexed)

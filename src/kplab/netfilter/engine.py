@@ -1,0 +1,252 @@
+"""A Ruleset compiled once into chains of predicates and actions, and the chain walk itself.
+
+`compile_ruleset(ruleset, unknown=..., indexed=True)` checks every value (bad ones raise
+`InputError("file:line: ...")`), resolves jumps, refuses loops, and builds the fast-path index
+(`kplab.netfilter.index`). `Engine.run_chain` walks one built-in chain the way `ipt_do_table`
+does: first match wins, `-j CHAIN` pushes a return point, `-g CHAIN` does not, RETURN or the end
+of a user chain pops, the end of a built-in chain (or a RETURN with nothing to pop) applies the
+policy. The compiled engine holds no state: matches keep theirs in `Env.state`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from kplab.errors import located
+from kplab.netfilter.iptables_save import render_rule
+from kplab.netfilter.matches import Pred, compile_matches
+from kplab.netfilter.model import BUILTIN_CHAINS, Chain, Rule, Ruleset, Source
+from kplab.netfilter.state import CONTINUE, RETURN, Env, Skb, Verdict
+from kplab.netfilter.targets import NEVER, Action, compile_target
+from kplab.packet import Packet
+
+K_NONE, K_VERDICT, K_JUMP, K_GOTO, K_ACTION = range(5)
+ACCEPT, DROP = int(Verdict.ACCEPT), int(Verdict.DROP)
+_VERDICTS = {"ACCEPT": ACCEPT, "DROP": DROP, "RETURN": RETURN}
+_EMPTY: tuple[CRule, ...] = ()
+
+
+@dataclass(slots=True, eq=False)
+class CRule:
+    """A compiled rule: predicates that must all hold, then what to do."""
+
+    number: int  # 1-based position in its chain (the TRACE "rule:N")
+    rule: Rule
+    preds: tuple[Pred, ...]
+    kind: int = K_NONE
+    verdict: int = CONTINUE
+    chain: CChain | None = None
+    action: Action | None = None
+
+    @property
+    def text(self) -> str:
+        return render_rule(self.rule, counters=False)
+
+
+@dataclass(slots=True, eq=False)
+class Block:
+    """A run of consecutive rules indexed by a key of the packet (see `kplab.netfilter.index`)."""
+
+    key_kind: int  # 0: (dst, proto, dport); 1: (proto, dport)
+    table: dict[tuple[int, ...], tuple[CRule, ...]]
+    size: int
+
+
+Step = CRule | Block
+
+
+@dataclass(slots=True, eq=False)
+class CChain:
+    name: str
+    table: str
+    policy: int  # for built-in chains; user chains return
+    source: Source
+    rules: list[CRule] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class TraceEntry:
+    """One line of a trace: a rule that matched (`rule`), the end of a user chain (`return`) or a
+    built-in chain's policy (`policy`), as `iptables -j TRACE` prints `table:chain:kind:N`."""
+
+    table: str
+    chain: str
+    kind: str
+    number: int
+    rule: Rule | None = None
+    source: Source | None = None
+    verdict: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self.rule is not None:
+            return render_rule(self.rule, counters=False)
+        return f"policy {self.verdict}" if self.kind == "policy" else "return"
+
+
+@dataclass(slots=True)
+class Engine:
+    """Compiled tables: `tables[table][chain]`."""
+
+    tables: dict[str, dict[str, CChain]]
+    indexed: bool
+
+    def chain(self, table: str, chain: str) -> CChain | None:
+        chains = self.tables.get(table)
+        return None if chains is None else chains.get(chain)
+
+    def run_chain(
+        self, start: CChain, pkt: Packet, skb: Skb, env: Env, trace: list[TraceEntry] | None = None
+    ) -> int:
+        """The verdict of `start` for the packet (ACCEPT, DROP, REJECT, QUEUE): `ipt_do_table`."""
+        return walk(start, pkt, skb, env, trace)
+
+
+def walk(start: CChain, pkt: Packet, skb: Skb, env: Env, trace: list[TraceEntry] | None) -> int:
+    stack: list[tuple[CChain, int, tuple[CRule, ...] | None, int]] = []
+    chain = start
+    steps = chain.steps
+    pos = 0
+    cands: tuple[CRule, ...] | None = None
+    ci = 0
+    while True:
+        if cands is not None:
+            if ci < len(cands):
+                crule = cands[ci]
+                ci += 1
+            else:
+                cands = None
+                continue
+        elif pos < len(steps):
+            step = steps[pos]
+            pos += 1
+            if type(step) is Block:  # the fast path: only the rules under the packet's key
+                if step.key_kind == 0:
+                    cands = step.table.get((pkt.dst, pkt.proto, pkt.dport), _EMPTY)
+                else:
+                    cands = step.table.get((pkt.proto, pkt.dport), _EMPTY)
+                ci = 0
+                continue
+            crule = step  # type: ignore[assignment]
+        else:
+            if not stack:
+                return _policy(start, trace)
+            if trace is not None:
+                trace.append(TraceEntry(chain.table, chain.name, "return", len(chain.rules) + 1))
+            chain, pos, cands, ci = stack.pop()
+            steps = chain.steps
+            continue
+        for pred in crule.preds:
+            if not pred(pkt, skb, env):
+                break
+        else:
+            if trace is not None:
+                trace.append(TraceEntry(chain.table, chain.name, "rule", crule.number, crule.rule))
+            kind = crule.kind
+            if kind == K_NONE:
+                continue
+            if kind in (K_JUMP, K_GOTO):
+                if kind == K_JUMP:
+                    stack.append((chain, pos, cands, ci))
+                chain = crule.chain  # type: ignore[assignment]
+                steps = chain.steps
+                pos, cands, ci = 0, None, 0
+                continue
+            verdict = crule.verdict if kind == K_VERDICT else crule.action(pkt, skb, env)  # type: ignore[misc]
+            if verdict == CONTINUE:
+                continue
+            if verdict == RETURN:
+                if not stack:
+                    return _policy(start, trace)
+                chain, pos, cands, ci = stack.pop()
+                steps = chain.steps
+                continue
+            return verdict
+
+
+def _policy(chain: CChain, trace: list[TraceEntry] | None) -> int:
+    if trace is not None:
+        name = "ACCEPT" if chain.policy == ACCEPT else "DROP"
+        trace.append(
+            TraceEntry(chain.table, chain.name, "policy", len(chain.rules) + 1, None, chain.source, name)
+        )
+    return chain.policy
+
+
+def compile_ruleset(ruleset: Ruleset, *, unknown: str = "error", indexed: bool = True) -> Engine:
+    """Compile every table of `ruleset`. Raises InputError for bad values, loops, bad policies."""
+    from kplab.netfilter.index import build_steps
+
+    slots = itertools.count()
+    tables: dict[str, dict[str, CChain]] = {}
+    for table in ruleset.tables.values():
+        live = {name: chain for name, chain in table.chains.items() if name not in table.deleted}
+        chains = {name: _new_chain(table.name, chain) for name, chain in live.items()}
+        for name in BUILTIN_CHAINS.get(table.name, ()):
+            chains.setdefault(name, CChain(name, table.name, ACCEPT, Source("<built-in>", 0)))
+        for name, chain in live.items():
+            chains[name].rules = [
+                _compile_rule(i, rule, table.name, chains, unknown, slots)
+                for i, rule in enumerate(chain.rules, 1)
+            ]
+        _check_loops(chains)
+        for cchain in chains.values():
+            cchain.steps = build_steps(cchain.rules) if indexed else list(cchain.rules)
+        tables[table.name] = chains
+    return Engine(tables, indexed)
+
+
+def _new_chain(table: str, chain: Chain) -> CChain:
+    policy = DROP if chain.policy == "DROP" else ACCEPT
+    return CChain(chain.name, table, policy, chain.source)
+
+
+def _compile_rule(
+    number: int, rule: Rule, table: str, chains: dict[str, CChain], unknown: str, slots: Iterator[int]
+) -> CRule:
+    crule = CRule(number, rule, compile_matches(rule, table, unknown, slots))
+    target = rule.target
+    if target is None:
+        return crule
+    if target.name in chains:
+        crule.kind = K_GOTO if target.goto else K_JUMP
+        crule.chain = chains[target.name]
+    elif target.goto:
+        raise located(rule.source.file, rule.source.line, f"goto to unknown chain '{target.name}'")
+    elif target.name in _VERDICTS and not target.options:
+        crule.kind, crule.verdict = K_VERDICT, _VERDICTS[target.name]
+    else:
+        action = compile_target(rule, target, unknown)
+        if action is NEVER:
+            crule.preds = (*crule.preds, _never)
+        else:
+            crule.kind, crule.action = K_ACTION, action  # type: ignore[assignment]
+    return crule
+
+
+def _never(p: Packet, s: Skb, e: Env) -> bool:
+    return False
+
+
+def _check_loops(chains: dict[str, CChain]) -> None:
+    """Refuse a chain that can reach itself (iptables-restore refuses it too: ELOOP)."""
+    done: set[str] = set()
+
+    def visit(chain: CChain, path: list[str]) -> None:
+        if chain.name in done:
+            return
+        for crule in chain.rules:
+            target = crule.chain
+            if target is None:
+                continue
+            if target.name in path:
+                src = crule.rule.source
+                raise located(src.file, src.line, f"loop: chain '{target.name}' reaches itself")
+            visit(target, [*path, target.name])
+        done.add(chain.name)
+
+    for chain in chains.values():
+        visit(chain, [chain.name])

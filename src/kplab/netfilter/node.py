@@ -1,0 +1,77 @@
+"""The node as the rule engine sees it: its interfaces' addresses and its routes.
+
+Enough for the routing decision (local delivery or forwarding, and the output interface by longest
+prefix), for `addrtype` (which addresses are LOCAL) and for MASQUERADE/REDIRECT (the address of
+the interface).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from kplab.netfilter.state import EngineState, Env, SetLookup
+from kplab.packet import parse_cidr
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    network: int
+    mask: int
+    dev: str
+    via: int | None = None
+
+    @classmethod
+    def parse(cls, cidr: str, dev: str, via: int | None = None) -> Route:
+        network, mask = parse_cidr(cidr)
+        return cls(network, mask, dev, via)
+
+
+@dataclass(slots=True)
+class NodeNet:
+    """Interfaces (name -> addresses, primary first) and routes. `lo` owns 127.0.0.1 implicitly."""
+
+    addrs: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    routes: list[Route] = field(default_factory=list)
+    forwarding: bool = True  # net.ipv4.ip_forward
+    _local: frozenset[int] = frozenset()
+    _iface: dict[str, frozenset[int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.refresh()
+
+    @classmethod
+    def simple(cls, node_ips: Iterable[int], iface: str = "eth0") -> NodeNet:
+        """One interface holding `node_ips`, and a default route out of it."""
+        return cls({iface: tuple(node_ips)}, [Route(0, 0, iface)])
+
+    def refresh(self) -> None:
+        """Recompute the address sets after changing `addrs`."""
+        self._iface = {name: frozenset(a) for name, a in self.addrs.items()}
+        self._local = frozenset(a for addrs in self.addrs.values() for a in addrs)
+
+    @property
+    def local_addrs(self) -> frozenset[int]:
+        return self._local
+
+    def is_local(self, addr: int) -> bool:
+        return addr >> 24 == 127 or addr in self._local
+
+    def primary(self, iface: str | None) -> int | None:
+        """The interface's first address (what MASQUERADE and REDIRECT use)."""
+        if iface == "lo":
+            return 0x7F000001
+        addrs = self.addrs.get(iface or "", ())
+        return addrs[0] if addrs else None
+
+    def route(self, dst: int) -> Route | None:
+        """Longest-prefix match over `routes` (`fib_lookup` on a plain routing table)."""
+        best: Route | None = None
+        for route in self.routes:
+            if dst & route.mask == route.network and (best is None or route.mask > best.mask):
+                best = route
+        return best
+
+    def env(self, now_ns: int, state: EngineState, sets: SetLookup | None = None,
+            chooser: Callable[[int], bool] | None = None) -> Env:  # fmt: skip
+        return Env(now_ns, state, self._local, self._iface, sets, chooser)
