@@ -137,11 +137,12 @@ class Channel:
         finish = start + (frame * 8_000_000_000 // self.rate_bps if self.rate_bps else 0)
         departures.append((finish, frame))
         self._queued_bytes += frame
-        for tap in self.on_transmit:
-            tap(pkt)
+        if self.on_transmit:
+            for tap in self.on_transmit:
+                tap(pkt)
         arrive = finish + self.delay_ns
         faults = self.faults
-        if faults.any():
+        if faults.loss or faults.duplicate or faults.reorder or faults.jitter_ns:
             self._faulty(pkt, arrive)
             return
         stats.in_flight += 1
@@ -169,8 +170,9 @@ class Channel:
     def _arrive(self, pkt: Packet) -> None:
         stats = self.stats
         stats.in_flight -= 1
-        for tap in self.on_deliver:
-            tap(pkt)
+        if self.on_deliver:
+            for tap in self.on_deliver:
+                tap(pkt)
         if self.deliver is None:
             stats.drop("no-receiver")
             return

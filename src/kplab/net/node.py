@@ -20,7 +20,7 @@ from kplab.netfilter.linux_tracker import LinuxTracker
 from kplab.netfilter.node import NodeNet, Route
 from kplab.netfilter.state import EngineState, Skb
 from kplab.netfilter.traversal import evaluate_node
-from kplab.packet import TCP, Packet
+from kplab.packet import TCP, Packet, fmt_ipport
 from kplab.sim.scheduler import Scheduler
 
 Transmit = Callable[[Packet], None]
@@ -62,6 +62,7 @@ class Node:
         self.local_input: Transmit | None = None
         self.stats = NodeStats()
         self.observers: list[Observer] = []
+        self.annotate = False  # write what the node decided into pkt.notes (pcapng comments)
         self._last: CtResult | None = None
         self.tracker = LinuxTracker(ct, self._on_verdict)
         # Reply tuples (src, sport, dst, dport) of connections this node DNATed: a packet leaving
@@ -96,9 +97,12 @@ class Node:
     def _evaluate(self, pkt: Packet, skb: Skb, *, local_out: bool) -> None:
         self._last = None
         now = self.sched.now_ns
+        before = (pkt.src, pkt.sport, pkt.dst, pkt.dport)
         result = evaluate_node(self.engine, self.net, pkt, skb, self.state, now, self.tracker,
                                local_out=local_out, trace=False)  # fmt: skip
         res = self._last
+        if self.annotate:
+            pkt.notes = _notes(before, pkt, res)
         if result.delivery == "dropped":
             reason = result.reason or f"{result.hook.value}: rule verdict {result.verdict}"
             _count(self.stats.drops, reason)
@@ -125,6 +129,8 @@ class Node:
             elif (pkt.src, pkt.sport, pkt.dst, pkt.dport) in self._dnat_replies:
                 self.stats.unnated_escapes += 1
                 note = ESCAPED
+                if self.annotate:
+                    pkt.notes.append(f"{self.name}: {ESCAPED}")
         self.stats.forwarded += 1
         self._observe(pkt, in_iface, out_iface, res, note)
         self.out[out_iface](pkt)
@@ -142,3 +148,16 @@ class Node:
     ) -> None:
         for observer in self.observers:
             observer(self, pkt, in_iface, out_iface, res, note)
+
+
+def _notes(before: tuple[int, int, int, int], pkt: Packet, res: CtResult | None) -> list[str]:
+    """What Wireshark cannot know: conntrack's verdict and the translations this node made."""
+    notes = []
+    if res is not None and res.reason and (res.ctstate == "INVALID" or res.ignored):
+        notes.append(f"conntrack {'IGNORE' if res.ignored else 'INVALID'}: {res.reason}")
+    src, sport, dst, dport = before
+    if (dst, dport) != (pkt.dst, pkt.dport):
+        notes.append(f"DNAT {fmt_ipport(dst, dport)} -> {fmt_ipport(pkt.dst, pkt.dport)}")
+    if (src, sport) != (pkt.src, pkt.sport):
+        notes.append(f"SNAT {fmt_ipport(src, sport)} -> {fmt_ipport(pkt.src, pkt.sport)}")
+    return notes

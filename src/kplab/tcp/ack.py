@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from kplab.packet import Packet
 from kplab.tcp.cc import reno_cong_avoid, reno_ssthresh
-from kplab.tcp.conn import Connection, unwrap
+from kplab.tcp.conn import MASK, Connection, unwrap
 from kplab.tcp.state import CaState, TcpState
 
 DUPTHRESH = 3
@@ -15,6 +15,9 @@ DUPTHRESH = 3
 
 def process_ack(c: Connection, p: Packet, seq: int, now_ns: int) -> bool:
     """`tcp_ack`. False means: discard the segment (ACK of unsent data, or too old)."""
+    if not c.packets_out and not p.sack and p.ack == c.snd_una & MASK:
+        _update_window(c, p, seq, c.snd_una)  # nothing in flight: the pure receiver's fast path
+        return True
     ack = unwrap(p.ack, c.snd_una)
     if ack > c.snd_nxt:
         if c.state != TcpState.ESTABLISHED:

@@ -335,8 +335,14 @@ class Connection:
 
     def next_timer_ns(self) -> int:
         """Earliest pending timer deadline, 0 if none."""
-        best = 0
-        for t in (self.rto_at, self.delack_at, self.persist_at, self.tw_at):
-            if t and (not best or t < best):
-                best = t
+        best = self.rto_at
+        t = self.delack_at
+        if t and (not best or t < best):
+            best = t
+        t = self.persist_at
+        if t and (not best or t < best):
+            best = t
+        t = self.tw_at
+        if t and (not best or t < best):
+            best = t
         return best

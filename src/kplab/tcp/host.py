@@ -90,23 +90,37 @@ class TcpHost:
 
     def _settle(self, conn: Connection | None) -> None:
         """Flush emitted segments, dispatch application events, re-arm timers."""
+        if self._busy:
+            if conn is not None:
+                self._dirty.append(conn)
+            return
+        stack = self.stack
+        out = stack.out
+        events = stack.events
+        if not events and len(out) == 1 and conn is not None:  # the common case, kept cheap
+            pkt = out.pop()
+            self._busy = True
+            try:
+                self._transmit(pkt)
+            finally:
+                self._busy = False
+            if not out and not events and not self._dirty:
+                self._arm(conn)
+                return
         if conn is not None:
             self._dirty.append(conn)
-        if self._busy:
-            return
         self._busy = True
         try:
-            stack = self.stack
-            while stack.out or stack.events:
-                if stack.out:
-                    pkts = stack.out[:]
-                    stack.out.clear()
+            while out or events:
+                if out:
+                    pkts = out[:]
+                    out.clear()
                     for pkt in pkts:
                         self._transmit(pkt)
-                if stack.events:
-                    events = stack.events[:]
-                    stack.events.clear()
-                    for kind, c in events:
+                if events:
+                    batch = events[:]
+                    events.clear()
+                    for kind, c in batch:
                         self._dispatch(kind, c)
             for c in self._dirty:
                 self._arm(c)
@@ -138,7 +152,8 @@ class TcpHost:
 
     def _arm(self, conn: Connection) -> None:
         deadline = conn.next_timer_ns()
-        if deadline and (not conn.armed_ns or deadline < conn.armed_ns):
+        armed = conn.armed_ns
+        if deadline and (not armed or deadline < armed):
             deadline = max(deadline, self.sched.now_ns)
             conn.armed_ns = deadline
             self.sched.call_at(deadline, self._on_timer, conn)

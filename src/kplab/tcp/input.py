@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from kplab.packet import Packet
 from kplab.tcp.ack import process_ack, rtt_sample
-from kplab.tcp.conn import ACK, FIN, RST, SYN, Connection, unwrap
+from kplab.tcp.conn import ACK, FIN, HALF, MASK, RST, SYN, Connection, unwrap
 from kplab.tcp.output import push
 from kplab.tcp.recv import ACK_DELAYED, ACK_NOW, data_queue
 from kplab.tcp.state import (
@@ -39,8 +39,10 @@ def segment_arrives(c: Connection, p: Packet, now_ns: int) -> None:
 
 def _synchronized(c: Connection, p: Packet, now_ns: int) -> None:
     flags = p.flags
-    seq = unwrap(p.seq, c.rcv_nxt)
-    if not _validate_incoming(c, p, seq, now_ns):
+    rcv_nxt = c.rcv_nxt
+    seq = rcv_nxt + ((p.seq - rcv_nxt + HALF) & MASK) - HALF  # unwrap, inlined
+    # header prediction: in-order, no RST/SYN -> the sequence checks cannot fail
+    if (seq != rcv_nxt or flags & (RST | SYN)) and not _validate_incoming(c, p, seq, now_ns):
         return
     if not flags & ACK:
         return
