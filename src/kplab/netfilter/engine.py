@@ -176,10 +176,17 @@ def _policy(chain: CChain, trace: list[TraceEntry] | None) -> int:
     return chain.policy
 
 
-def compile_ruleset(ruleset: Ruleset, *, unknown: str = "error", indexed: bool = True) -> Engine:
-    """Compile every table of `ruleset`. Raises InputError for bad values, loops, bad policies."""
-    from kplab.netfilter.index import build_steps
+def compile_ruleset(
+    ruleset: Ruleset, *, unknown: str = "error", indexed: bool = True, min_block: int | None = None
+) -> Engine:
+    """Compile every table of `ruleset`. Raises InputError for bad values and loops.
 
+    `unknown` is the policy for matches and targets kplab does not know ("error", "never-match",
+    "always-match"); `indexed` builds the fast path (runs of at least `min_block` keyed rules).
+    """
+    from kplab.netfilter.index import MIN_BLOCK, build_steps
+
+    block = MIN_BLOCK if min_block is None else min_block
     slots = itertools.count()
     tables: dict[str, dict[str, CChain]] = {}
     for table in ruleset.tables.values():
@@ -194,7 +201,7 @@ def compile_ruleset(ruleset: Ruleset, *, unknown: str = "error", indexed: bool =
             ]
         _check_loops(chains)
         for cchain in chains.values():
-            cchain.steps = build_steps(cchain.rules) if indexed else list(cchain.rules)
+            cchain.steps = build_steps(cchain.rules, block) if indexed else list(cchain.rules)
         tables[table.name] = chains
     return Engine(tables, indexed)
 

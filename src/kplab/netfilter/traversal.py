@@ -28,6 +28,7 @@ Conntrack is injected: any object with these five methods (a `typing.Protocol`).
 
 - `lookup(pkt, skb, hook, now_ns) -> CtView | None`: `nf_conntrack_in` at PREROUTING/OUTPUT:
   find or create the entry and say what the packet is to it. `None` = INVALID (no entry).
+  It may raise `ctview.CtDrop` when conntrack itself drops the packet (table full).
   Not called when the raw table made the packet UNTRACKED (`skb.ct.state == "UNTRACKED"`).
 - `nat_pending(view, manip) -> bool`: `!nf_nat_initialized(ct, manip)`: must the nat table's
   chain be consulted for this manip (SRC or DST)? True only for a NEW, not yet bound entry.
