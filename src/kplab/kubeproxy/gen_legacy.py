@@ -24,7 +24,11 @@ def probability(n: int) -> str:
     return f"{1.0 / n:0.5f}"
 
 
-def generate_legacy(ctx: NodeContext, ports: list[SvcPort]) -> RestoreWriter:
+def generate_legacy(
+    ctx: NodeContext, ports: list[SvcPort], *, existing_nat_chains: set[str] | None = None
+) -> RestoreWriter:
+    """One v1.15 `syncProxyRules` (always a full sync); stale KUBE-SVC/SEP/FW/XLB chains among
+    `existing_nat_chains` are flushed and deleted."""
     w = RestoreWriter()
     for name in ("KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD"):
         w.filter_chains.write([chain_line(name)])
@@ -50,6 +54,11 @@ def generate_legacy(ctx: NodeContext, ports: list[SvcPort]) -> RestoreWriter:
     w.nat_rules.write(["-A", "KUBE-MARK-MASQ", "-j", "MARK", "--set-xmark", ctx.mark])
     for sp in ports:
         write_service_port(w, ctx, sp)
+    active = {line.split()[0][1:] for line, _ in w.nat_chains.lines}
+    for chain in sorted((existing_nat_chains or set()) - active):
+        if chain.startswith(("KUBE-SVC-", "KUBE-SEP-", "KUBE-FW-", "KUBE-XLB-")):
+            w.nat_chains.write([chain_line(chain)])
+            w.nat_rules.write(["-X", chain])
     write_nodeports_jump(w, ctx)
     write_forward(w, ctx)
     return w
