@@ -17,6 +17,7 @@ from kplab.errors import InputError
 COMMANDS: list[tuple[str, str]] = [
     ("demo", "demo"),
     ("trace", "trace"),
+    ("run", "run"),
     ("ct", "ct"),
     ("rules", "rules"),
 ]

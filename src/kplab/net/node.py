@@ -156,8 +156,11 @@ def _notes(before: tuple[int, int, int, int], pkt: Packet, res: CtResult | None)
     if res is not None and res.reason and (res.ctstate == "INVALID" or res.ignored):
         notes.append(f"conntrack {'IGNORE' if res.ignored else 'INVALID'}: {res.reason}")
     src, sport, dst, dport = before
+    reply = res is not None and res.direction == 1
     if (dst, dport) != (pkt.dst, pkt.dport):
-        notes.append(f"DNAT {fmt_ipport(dst, dport)} -> {fmt_ipport(pkt.dst, pkt.dport)}")
+        what = "reverse SNAT: dst" if reply else "DNAT"
+        notes.append(f"{what} {fmt_ipport(dst, dport)} -> {fmt_ipport(pkt.dst, pkt.dport)}")
     if (src, sport) != (pkt.src, pkt.sport):
-        notes.append(f"SNAT {fmt_ipport(src, sport)} -> {fmt_ipport(pkt.src, pkt.sport)}")
+        what = "reverse DNAT: src" if reply else "SNAT"
+        notes.append(f"{what} {fmt_ipport(src, sport)} -> {fmt_ipport(pkt.src, pkt.sport)}")
     return notes
