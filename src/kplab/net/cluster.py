@@ -23,6 +23,8 @@ from kplab.net.node import Node
 from kplab.net.pod import Pod
 from kplab.netfilter.conntrack import Conntrack, Sysctls, get_profile
 from kplab.netfilter.engine import compile_ruleset
+from kplab.netfilter.iptables_save import parse
+from kplab.netfilter.model import Rule, Ruleset
 from kplab.netfilter.state import EngineState
 from kplab.packet import ip, parse_cidr
 from kplab.scenario.manifests import cluster_objects, node_rules
@@ -56,8 +58,26 @@ def _link(sched: Scheduler, seed: int, name: str, spec: LinkSpec) -> Link:
                 spec.queue_packets, faults=_faults(spec))  # fmt: skip
 
 
+def cni_masquerade(cluster_cidr: str) -> list[Rule]:
+    """The CNI's rule for pod traffic leaving the cluster (ip-masq-agent style): nat POSTROUTING,
+    source in the cluster CIDR, destination outside it, MASQUERADE to the node's address."""
+    text = (
+        "*nat\n:POSTROUTING ACCEPT [0:0]\n"
+        f"-A POSTROUTING -s {cluster_cidr} ! -d {cluster_cidr} -m comment "
+        '--comment "kplab: CNI masquerade for traffic leaving the cluster" -j MASQUERADE\nCOMMIT\n'
+    )
+    return parse(text, "<cni>").tables["nat"].chains["POSTROUTING"].rules
+
+
+def node_ruleset(s: Scenario, spec: NodeSpec, objects: KubeObjects) -> Ruleset:
+    """What the node's iptables holds: kube-proxy's rules (`--full-node`) and the CNI's masquerade."""
+    ruleset = node_rules(s, spec, objects).ruleset()
+    ruleset.table("nat").chain("POSTROUTING").rules.extend(cni_masquerade(s.cluster_cidr))
+    return ruleset
+
+
 def _node(s: Scenario, spec: NodeSpec, sched: Scheduler, objects: KubeObjects) -> Node:
-    engine = compile_ruleset(node_rules(s, spec, objects).ruleset())
+    engine = compile_ruleset(node_ruleset(s, spec, objects))
     ct = Conntrack(
         profile=get_profile(s.node_kernel(spec), host_release=platform.release()),
         sysctls=Sysctls(),
@@ -91,6 +111,15 @@ def build(s: Scenario) -> EmulatedCluster:
         pod.out = veth.send_from_a
         node.add_interface(f"veth-{pspec.name}", None, veth.send_from_b)
         node.add_route(pod.ip, 0xFFFFFFFF, f"veth-{pspec.name}")
+    for hspec in s.externals:
+        host = cluster.pods[hspec.name] = Pod(hspec.name, "", ip(hspec.ip), sched,
+                                              derive_rng(s.seed, f"tcp/{hspec.name}"))  # fmt: skip
+        wire = cluster.links[f"{hspec.name}-fabric"] = _link(
+            sched, s.seed, f"{hspec.name}-fabric", s.fabric_link
+        )
+        wire.attach(host.receive, switch.receive)
+        host.out = wire.send_from_a
+        switch.add_port([(host.ip, 0xFFFFFFFF)], wire.send_from_b)
     _start_workload(cluster)
     return cluster
 
@@ -98,7 +127,7 @@ def build(s: Scenario) -> EmulatedCluster:
 def _start_workload(cluster: EmulatedCluster) -> None:
     s, w = cluster.scenario, cluster.scenario.workload
     svc = s.service(w.service)
-    backends = s.pods_matching(w.server_selector)
+    backends = s.hosts_matching(w.server_selector)
     for spec in backends:
         pod = cluster.pods[spec.name]
         cluster.servers[spec.name] = FileServer(

@@ -168,6 +168,13 @@ def _pod(r: _Reader) -> PodSpec:
     return pod
 
 
+def _external(r: _Reader) -> PodSpec:
+    name, addr = r.get("name", _str), r.get("ip", _ipv4)
+    host = PodSpec(name=name, node="", ip=addr, labels=r.get("labels", _labels, {}))
+    r.done()
+    return host
+
+
 def _service(r: _Reader) -> ServiceSpec:
     port = r.get("port", _int)
     svc = ServiceSpec(
@@ -218,6 +225,7 @@ def parse(text: str, file: str) -> Scenario:
         sysctls=r.get("sysctls", _sysctls, {}),
         nodes=tuple(_node(n) for n in r.items("nodes")),
         pods=tuple(_pod(p) for p in r.items("pods")),
+        externals=tuple(_external(h) for h in r.items("externals")),
         services=tuple(_service(s) for s in r.items("services")),
         pod_link=_link(links.sub("pod") if links else None),
         fabric_link=_link(links.sub("fabric") if links else None),
@@ -250,7 +258,7 @@ def _check_references(s: Scenario, data: LineDict, file: str) -> None:
         ("server_selector", s.workload.server_selector),
         ("client_selector", s.workload.client_selector),
     ):
-        if not s.pods_matching(sel):
+        if not s.hosts_matching(sel):
             raise InputError(f"{file}:{data.line_of('workload')}: workload.{what}: no pod matches {sel}")
 
 

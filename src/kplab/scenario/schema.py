@@ -94,6 +94,7 @@ class Scenario:
     sysctls: dict[str, int] = field(default_factory=dict)
     pod_link: LinkSpec = LinkSpec()
     fabric_link: LinkSpec = LinkSpec()
+    externals: tuple[PodSpec, ...] = ()  # hosts outside the cluster, on the fabric (node "")
     source: str = "<builtin>"
 
     def node(self, name: str) -> NodeSpec:
@@ -110,6 +111,11 @@ class Scenario:
 
     def pods_matching(self, selector: dict[str, str]) -> list[PodSpec]:
         return [p for p in self.pods if all(p.labels.get(k) == v for k, v in selector.items())]
+
+    def hosts_matching(self, selector: dict[str, str]) -> list[PodSpec]:
+        """Pods and external hosts whose labels match (workload servers may live outside)."""
+        hosts = (*self.pods, *self.externals)
+        return [p for p in hosts if all(p.labels.get(k) == v for k, v in selector.items())]
 
     def service(self, ref: str) -> ServiceSpec:
         for svc in self.services:
