@@ -1,11 +1,137 @@
-"""`kplab trace`: follow a packet through an iptables-save dump (see kplab.netfilter)."""
+"""`kplab trace`: follow one packet through an iptables ruleset (see kplab.netfilter.tracer).
+
+Extension point: `load_rules_for_trace` is where a ruleset comes from. Today it reads an
+iptables-save dump or restore input (`--rules`); another source (kube-proxy manifests,
+`--manifests`) adds a click option to `trace` and a branch there, returning a Ruleset.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import click
+
+from kplab.errors import InputError
+from kplab.netfilter.engine import TraceEntry, compile_ruleset
+from kplab.netfilter.iptables_save import parse
+from kplab.netfilter.model import Ruleset
+from kplab.netfilter.tracer import Probe, TraceReport, trace_stateful, trace_stateless_report
+from kplab.packet import PROTO_NUMBERS, ip, parse_ipport
+
+CT_STATES = ("NEW", "ESTABLISHED", "RELATED", "INVALID", "UNTRACKED")
+
+
+def load_rules_for_trace(*, rules: str | None, lenient: bool) -> Ruleset:
+    """The ruleset to trace. Raises InputError (one line) when it cannot be read or parsed."""
+    if rules is None:
+        raise InputError("trace: give --rules DUMP")
+    try:
+        text = Path(rules).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{rules}: cannot read: {exc}") from None
+    return parse(text, rules, lenient=lenient)
+
+
+def _address(option: str, text: str, *, port_required: bool) -> tuple[int, int | None]:
+    try:
+        addr, port = parse_ipport(text)
+    except ValueError:
+        raise InputError(f"{option}: not IP[:PORT]: '{text}'") from None
+    if port_required and port is None:
+        raise InputError(f"{option}: needs IP:PORT, got '{text}'")
+    return addr, port
+
+
+def make_probe(
+    proto: str, src: str, dst: str, node_ips: tuple[str, ...], ctstate: str, in_iface: str | None
+) -> Probe:
+    number = PROTO_NUMBERS[proto]
+    ports = proto != "icmp"
+    src_addr, sport = _address("--src", src, port_required=False)
+    dst_addr, dport = _address("--dst", dst, port_required=ports)
+    try:
+        nodes = tuple(ip(a) for a in node_ips)
+    except ValueError:
+        raise InputError(f"--node-ip: not an IPv4 address in {', '.join(node_ips)}") from None
+    return Probe(
+        src_addr, dst_addr, number, (sport or 40000) if ports else 0, dport or 0, nodes, ctstate, in_iface
+    )
 
 
 @click.command()
-def trace() -> None:
-    """Trace a packet through a ruleset."""
-    raise click.ClickException("not implemented yet")
+@click.option("--rules", "rules", metavar="DUMP", help="iptables-save dump or iptables-restore input.")
+@click.option("-p", "--proto", type=click.Choice(sorted(PROTO_NUMBERS)), default="tcp", show_default=True)
+@click.option("--src", required=True, metavar="IP[:PORT]", help="Source (port 40000 if not given).")
+@click.option("--dst", required=True, metavar="IP:PORT", help="Destination.")
+@click.option("--node-ip", "node_ips", multiple=True, metavar="IP", help="A node address (repeat).")
+@click.option("--ctstate", type=click.Choice(CT_STATES), default="NEW", show_default=True)
+@click.option("--in-iface", default=None, metavar="IF", help="Input interface (default eth0).")
+@click.option("--all-branches", is_flag=True, help="Every random branch, with its probability.")
+@click.option("--stateless", is_flag=True, help="kube-proxy's own test-tracer semantics.")
+@click.option("--lenient", is_flag=True, help="Accept what kube-proxy's test parser accepts.")
+@click.option(
+    "--unknown",
+    type=click.Choice(["error", "never-match", "always-match"]),
+    default="error",
+    show_default=True,
+    help="What a match or target kplab does not know does when reached.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for random draws.")
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def trace(
+    rules: str | None,
+    proto: str,
+    src: str,
+    dst: str,
+    node_ips: tuple[str, ...],
+    ctstate: str,
+    in_iface: str | None,
+    all_branches: bool,
+    stateless: bool,
+    lenient: bool,
+    unknown: str,
+    seed: int,
+    output: str,
+) -> None:
+    """Trace a packet through an iptables ruleset, rule by rule, like `iptables -j TRACE`.
+
+    Stateful by default: the node's hooks from the built-in chains, conntrack in state --ctstate,
+    NAT applied. --stateless gives kube-proxy's test-tracer view (nat KUBE-SERVICES, then the
+    filter KUBE-* chains; rules needing state never match; every probabilistic branch an outcome).
+    """
+    ruleset = load_rules_for_trace(rules=rules, lenient=lenient)
+    probe = make_probe(proto, src, dst, node_ips, ctstate, in_iface)
+    if stateless:
+        report = trace_stateless_report(ruleset, probe)
+    else:
+        engine = compile_ruleset(ruleset, unknown=unknown)
+        report = trace_stateful(engine, probe, seed=seed, all_branches=all_branches)
+    if output == "json":
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        click.echo(render_text(report, all_branches or stateless))
+
+
+def trace_line(entry: TraceEntry) -> str:
+    """`nat:KUBE-SVC-X:rule:2  -A KUBE-SVC-X ...  (dump:31)`, as TRACE names the position."""
+    source = entry.rule.source if entry.rule is not None else entry.source
+    where = f"  ({source})" if source is not None and source.line else ""
+    return f"{entry.table}:{entry.chain}:{entry.kind}:{entry.number}  {entry.text}{where}"
+
+
+def render_text(report: TraceReport, branches: bool) -> str:
+    lines = [trace_line(e) for e in report.path]
+    lines.append(f"verdict: {report.verdict}")
+    lines.append(f"dnat: {report.dnat or '-'}")
+    lines.append(f"snat: {report.snat or '-'}")
+    lines.append(f"masquerade: {'yes' if report.masquerade else 'no'}")
+    if branches:
+        lines.append(f"outcomes: {len(report.outcomes)}")
+        for outcome in report.outcomes:
+            what = outcome.dnat or "-"
+            lines.append(
+                f"  p={outcome.probability:.6f}  dnat={what}  verdict={outcome.verdict or '-'}"
+                f"  masquerade={'yes' if outcome.masquerade else 'no'}"
+            )
+    return "\n".join(lines)

@@ -1,0 +1,210 @@
+"""`kplab trace` as a library: one packet through a ruleset, stateful or kube-proxy-stateless.
+
+`trace_packet(...)` returns a `TraceReport` whose `to_json()` has exactly the keys of
+`kplab trace -o json`: verdict, dnat, snat, masquerade, outcomes[{dnat, verdict, masquerade,
+probability}], path[{table, chain, rule_number, line, rule}].
+
+Stateful mode walks the node's hooks (`traversal.evaluate_node`) with the stand-in tracker in the
+chosen ctstate. Random draws (`statistic --mode random`) come from a seeded RNG, or, with
+`all_branches`, every combination of draws is run once and becomes an outcome with its
+probability (computed from the probability the kernel stores, round(P * 2^31) / 2^31).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from kplab.errors import InputError
+from kplab.netfilter.engine import Engine, TraceEntry
+from kplab.netfilter.model import Ruleset
+from kplab.netfilter.node import NodeNet
+from kplab.netfilter.standin import StandInTracker
+from kplab.netfilter.state import EngineState, Skb
+from kplab.netfilter.stateless import trace_stateless
+from kplab.netfilter.traversal import NodeVerdict, evaluate_node
+from kplab.packet import PROTO_NAMES, Packet, fmt_ip, fmt_ipport
+
+R = TypeVar("R")
+MAX_BRANCHES = 4096
+FIXED_ONE = 0x80000000
+
+
+@dataclass(slots=True)
+class Outcome:
+    dnat: str | None
+    verdict: str | None
+    masquerade: bool
+    probability: float
+    snat: str | None = None
+    path: list[TraceEntry] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class TraceReport:
+    verdict: str
+    dnat: str | None
+    snat: str | None
+    masquerade: bool
+    outcomes: list[Outcome]
+    path: list[TraceEntry]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "dnat": self.dnat,
+            "snat": self.snat,
+            "masquerade": self.masquerade,
+            "outcomes": [
+                {
+                    "dnat": o.dnat,
+                    "verdict": o.verdict,
+                    "masquerade": o.masquerade,
+                    "probability": o.probability,
+                }
+                for o in self.outcomes
+            ],
+            "path": [path_entry(e) for e in self.path],
+        }
+
+
+def path_entry(entry: TraceEntry) -> dict[str, Any]:
+    source = entry.rule.source if entry.rule is not None else entry.source
+    return {
+        "table": entry.table,
+        "chain": entry.chain,
+        "rule_number": entry.number,
+        "line": source.line if source is not None else None,
+        "rule": entry.text,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """The packet to trace and the node it meets."""
+
+    src: int
+    dst: int
+    proto: int
+    sport: int
+    dport: int
+    node_ips: tuple[int, ...] = ()
+    ctstate: str = "NEW"
+    in_iface: str | None = None  # None: "eth0", or locally generated when src is a node IP
+
+    @property
+    def local_out(self) -> bool:
+        return self.in_iface is None and self.src in self.node_ips
+
+
+def trace_stateless_report(ruleset: Ruleset, probe: Probe) -> TraceReport:
+    """kube-proxy's stateless tracer view (`kplab.netfilter.stateless`) as a report."""
+    result = trace_stateless(
+        ruleset,
+        fmt_ip(probe.src),
+        PROTO_NAMES.get(probe.proto, str(probe.proto)),
+        fmt_ip(probe.dst),
+        probe.dport,
+        [fmt_ip(a) for a in probe.node_ips],
+    )
+    outcomes = [
+        Outcome(b.dnat, b.verdict, b.masquerade, b.probability, None, b.path) for b in result.outcomes
+    ]
+    verdict = next((o.verdict for o in outcomes if o.verdict is not None), "ACCEPT")
+    dnat = next((o.dnat for o in outcomes if o.dnat is not None), None)
+    return TraceReport(verdict, dnat, None, result.masquerade, outcomes, result.path)
+
+
+def trace_stateful(engine: Engine, probe: Probe, *, seed: int = 0, all_branches: bool = False) -> TraceReport:
+    """The packet through the node's hooks; one seeded run, or every branch of the random draws."""
+    if all_branches:
+        runs = enumerate_branches(lambda chooser: _run(engine, probe, chooser))
+    else:
+        rng = random.Random(seed)
+        decisions: list[tuple[bool, float]] = []
+
+        def draw(fixed: int) -> bool:
+            taken = rng.getrandbits(31) < fixed
+            decisions.append((taken, fixed / FIXED_ONE))
+            return taken
+
+        outcome = _run(engine, probe, draw)
+        runs = [(_probability(decisions), outcome)]
+    outcomes = [_outcome(result, pkt, probe, p) for p, (result, pkt) in runs]
+    first = outcomes[0]
+    return TraceReport(
+        first.verdict or "ACCEPT",
+        first.dnat,
+        first.snat,
+        any(o.masquerade for o in outcomes),
+        outcomes,
+        first.path,
+    )
+
+
+def _run(engine: Engine, probe: Probe, chooser: Callable[[int], bool]) -> tuple[NodeVerdict, Packet]:
+    pkt = Packet(
+        probe.src, probe.dst, probe.proto, probe.sport, probe.dport, flags=0x02 if probe.proto == 6 else 0
+    )
+    node = NodeNet.simple(probe.node_ips)
+    local_out = probe.local_out
+    skb = Skb(in_iface=None if local_out else (probe.in_iface or "eth0"))
+    tracker = StandInTracker(probe.ctstate)
+    result = evaluate_node(
+        engine, node, pkt, skb, EngineState.seeded(0), 0, tracker, local_out=local_out, chooser=chooser
+    )
+    return result, pkt
+
+
+def _outcome(result: NodeVerdict, pkt: Packet, probe: Probe, probability: float) -> Outcome:
+    dnat = fmt_ipport(pkt.dst, pkt.dport) if (pkt.dst, pkt.dport) != (probe.dst, probe.dport) else None
+    snat = fmt_ipport(pkt.src, pkt.sport) if (pkt.src, pkt.sport) != (probe.src, probe.sport) else None
+    return Outcome(dnat, result.verdict, result.masquerade, probability, snat, result.trace)
+
+
+def _probability(decisions: Iterable[tuple[bool, float]]) -> float:
+    total = 1.0
+    for taken, p in decisions:
+        total *= p if taken else 1.0 - p
+    return total
+
+
+def enumerate_branches(run: Callable[[Callable[[int], bool]], R]) -> list[tuple[float, R]]:
+    """Run `run(chooser)` once per combination of random draws, depth first, taken branch first.
+
+    `chooser(fixed)` answers a draw of probability fixed / 2^31; draws that cannot go the other
+    way (probability 0 or 1) do not branch.
+    """
+    results: list[tuple[float, R]] = []
+    pending: list[tuple[bool, ...]] = [()]
+    while pending:
+        if len(results) >= MAX_BRANCHES:
+            raise InputError(f"trace: more than {MAX_BRANCHES} random branches")
+        replay = _Replay(pending.pop())
+        value = run(replay.choose)
+        results.append((_probability(replay.decisions), value))
+        pending.extend(replay.branch_points)
+    return results
+
+
+class _Replay:
+    """A chooser that follows `prefix`, then takes every new draw and notes the road not taken."""
+
+    def __init__(self, prefix: tuple[bool, ...]) -> None:
+        self.prefix = prefix
+        self.decisions: list[tuple[bool, float]] = []
+        self.branch_points: list[tuple[bool, ...]] = []
+
+    def choose(self, fixed: int) -> bool:
+        if fixed <= 0 or fixed >= FIXED_ONE:
+            return fixed >= FIXED_ONE
+        index = len(self.decisions)
+        if index < len(self.prefix):
+            taken = self.prefix[index]
+        else:
+            taken = True
+            self.branch_points.append((*(d for d, _ in self.decisions), False))
+        self.decisions.append((taken, fixed / FIXED_ONE))
+        return taken
