@@ -1,16 +1,13 @@
 """Processing the ACK field of an incoming segment (`tcp_ack`): window update, SACK scoreboard,
-RTT estimation (Jacobson/Karels with Karn's rule), and loss recovery (`tcp_fastretrans_alert`:
-NewReno, with SACK-based loss marking as in RFC 6675).
+RTT estimation (Jacobson/Karels with Karn's rule); loss recovery is in `kplab.tcp.recovery`.
 """
 
 from __future__ import annotations
 
 from kplab.packet import Packet
-from kplab.tcp.cc import reno_cong_avoid, reno_ssthresh
 from kplab.tcp.conn import MASK, Connection, unwrap
-from kplab.tcp.state import CaState, TcpState
-
-DUPTHRESH = 3
+from kplab.tcp.recovery import fastretrans_alert
+from kplab.tcp.state import TcpState
 
 
 def process_ack(c: Connection, p: Packet, seq: int, now_ns: int) -> bool:
@@ -29,34 +26,42 @@ def process_ack(c: Connection, p: Packet, seq: int, now_ns: int) -> bool:
             return False
         return True  # old ACK: data in it is still processed
     prior_in_flight = c.packets_out - (c.sacked_out + c.lost_out) + c.retrans_out
-    _update_window(c, p, seq, ack)
-    sack_sent = _sacktag(c, p.sack) if p.sack and c.sack_ok else -1
+    window_update = _update_window(c, p, seq, ack)
+    sack_sent = newly_sacked = -1
+    if p.sack and c.sack_ok:
+        sack_sent, newly_sacked = _sacktag(c, p.sack)
     acked = _clean_rtx_queue(c, ack, now_ns) if ack > c.snd_una else 0
     if sack_sent >= 0 and not acked:
         rtt_sample(c, now_ns - sack_sent)
+    dupack = False
     if acked:
         c.probes_out = 0
-    elif p.length == 0 and c.packets_out and not p.flags & 0x03:
+    elif p.length == 0 and c.packets_out and not p.flags & 0x03 and not window_update:
         c.dupacks += 1
-    _fastretrans_alert(c, acked, prior_in_flight)
+        dupack = True
+    fastretrans_alert(c, acked, max(newly_sacked, 0), dupack, prior_in_flight)
     return True
 
 
-def _update_window(c: Connection, p: Packet, seq: int, ack: int) -> None:
-    """`tcp_ack_update_window` with `tcp_may_update_window`."""
+def _update_window(c: Connection, p: Packet, seq: int, ack: int) -> bool:
+    """`tcp_ack_update_window` with `tcp_may_update_window`; True if it updated (FLAG_WIN_UPDATE)."""
     nwin = p.win << c.snd_wscale
-    if ack > c.snd_una or seq > c.snd_wl1 or (seq == c.snd_wl1 and nwin > c.snd_wnd):
+    if ack > c.snd_una or seq > c.snd_wl1 or (seq == c.snd_wl1 and (nwin > c.snd_wnd or not nwin)):
         c.snd_wnd = nwin
         c.snd_wl1 = seq
         if nwin > c.max_window:
             c.max_window = nwin
+        return True
+    return False
 
 
-def _sacktag(c: Connection, blocks: tuple[tuple[int, int], ...]) -> int:
+def _sacktag(c: Connection, blocks: tuple[tuple[int, int], ...]) -> tuple[int, int]:
     """`tcp_sacktag_write_queue`: mark queued segments covered by a SACK block. Returns the send
-    time of the oldest newly SACKed, never retransmitted segment (an RTT sample), or -1."""
+    time of the oldest newly SACKed, never retransmitted segment (an RTT sample, or -1) and the
+    number of newly SACKed segments."""
     una = c.snd_una
     sample = -1
+    newly = 0
     for wire_start, wire_end in blocks:
         start = unwrap(wire_start, una)
         end = unwrap(wire_end, una)
@@ -69,7 +74,8 @@ def _sacktag(c: Connection, blocks: tuple[tuple[int, int], ...]) -> int:
                 continue
             seg.sacked = True
             c.sacked_out += 1
-            if not seg.retrans and (sample < 0 or seg.sent_ns < sample):
+            newly += 1
+            if not seg.retrans and not seg.retransmitted and (sample < 0 or seg.sent_ns < sample):
                 sample = seg.sent_ns
             if seg.lost:
                 seg.lost = False
@@ -79,14 +85,17 @@ def _sacktag(c: Connection, blocks: tuple[tuple[int, int], ...]) -> int:
                 c.retrans_out -= 1
         if end > c.highest_sack:
             c.highest_sack = end
-    return sample
+    return sample, newly
 
 
 def _clean_rtx_queue(c: Connection, ack: int, now_ns: int) -> int:
-    """`tcp_clean_rtx_queue`: drop acknowledged segments, take an RTT sample; packets acked."""
+    """`tcp_clean_rtx_queue`: drop acknowledged segments; packets acked. The RTT sample is the
+    oldest newly acked, never SACKed segment, and none at all if the ACK covers retransmitted
+    data (Karn's rule, FLAG_RETRANS_DATA_ACKED)."""
     sb = c.sb
     acked = 0
     sample_sent = -1
+    retrans_acked = False
     while sb and sb[0].end <= ack:
         seg = sb.popleft()
         acked += 1
@@ -96,7 +105,9 @@ def _clean_rtx_queue(c: Connection, ack: int, now_ns: int) -> int:
             c.retrans_out -= 1
         if seg.lost:
             c.lost_out -= 1
-        if not seg.retrans and sample_sent < 0:
+        if seg.retrans or seg.retransmitted:
+            retrans_acked = True
+        elif not seg.sacked and sample_sent < 0:
             sample_sent = seg.sent_ns
     if sb and sb[0].start < ack:
         sb[0].start = ack  # partially acknowledged
@@ -105,7 +116,7 @@ def _clean_rtx_queue(c: Connection, ack: int, now_ns: int) -> int:
     c.backoff = 0
     c.retransmits = 0
     c.retrans_stamp = 0
-    if sample_sent >= 0:
+    if sample_sent >= 0 and not retrans_acked:
         rtt_sample(c, now_ns - sample_sent)
     c.rto_at = now_ns + c.rto_ns if c.packets_out else 0
     return acked
@@ -122,65 +133,3 @@ def rtt_sample(c: Connection, rtt_ns: int) -> None:
         c.rttvar_ns += (abs(c.srtt_ns - rtt_ns) - c.rttvar_ns) >> 2
         c.srtt_ns += (rtt_ns - c.srtt_ns) >> 3
     c.rto_ns = min(c.srtt_ns + max(c.rttvar_ns << 2, c.cfg.rto_min_ns), c.cfg.rto_max_ns)
-
-
-def _fastretrans_alert(c: Connection, acked: int, prior_in_flight: int) -> None:
-    """`tcp_fastretrans_alert`, simplified: enter/exit Recovery, mark losses, grow cwnd in Open."""
-    state = c.ca_state
-    if state >= CaState.RECOVERY and c.snd_una >= c.high_seq:
-        if state == CaState.RECOVERY:
-            c.cwnd = max(c.ssthresh, 2)
-        c.ca_state = state = CaState.OPEN
-        c.dupacks = 0
-    if state == CaState.RECOVERY:
-        if c.sack_ok:
-            _mark_lost_by_sack(c)
-        elif acked and c.sb and not c.sb[0].lost:
-            _mark_head_lost(c)  # NewReno partial ACK
-        return
-    if state == CaState.LOSS:
-        if acked:
-            reno_cong_avoid(c, acked, True)
-        return
-    if c.dupacks >= DUPTHRESH or (c.sack_ok and c.sacked_out >= DUPTHRESH and c.sb and not c.sb[0].sacked):
-        _enter_recovery(c)
-        return
-    if acked:
-        cwnd_limited = prior_in_flight >= c.cwnd or (c.cwnd < c.ssthresh and c.cwnd < 2 * prior_in_flight)
-        reno_cong_avoid(c, acked, cwnd_limited)
-
-
-def _enter_recovery(c: Connection) -> None:
-    """`tcp_enter_recovery`: halve the window, retransmit the first hole (via the lost mark)."""
-    if c.sack_ok:
-        c.ctr.TCPSACKRecovery += 1
-    else:
-        c.ctr.TCPRenoRecovery += 1
-    c.ssthresh = reno_ssthresh(c)
-    c.cwnd = c.ssthresh
-    c.cwnd_cnt = 0
-    c.ca_state = CaState.RECOVERY
-    c.high_seq = c.snd_nxt
-    _mark_head_lost(c)
-    if c.sack_ok:
-        _mark_lost_by_sack(c)
-
-
-def _mark_head_lost(c: Connection) -> None:
-    for seg in c.sb:
-        if not seg.sacked:
-            if not seg.lost and not seg.retrans:
-                seg.lost = True
-                c.lost_out += 1
-            return
-
-
-def _mark_lost_by_sack(c: Connection) -> None:
-    """RFC 6675 IsLost: a hole with DUPTHRESH SACKed segments above it is lost."""
-    sacked_above = 0
-    for seg in reversed(c.sb):
-        if seg.sacked:
-            sacked_above += 1
-        elif sacked_above >= DUPTHRESH and not seg.lost and not seg.retrans:
-            seg.lost = True
-            c.lost_out += 1

@@ -38,7 +38,7 @@ def unwrap(wire: int, ref: int) -> int:
 class Seg:
     """A sent, not yet cumulatively acknowledged segment (the retransmission queue entry)."""
 
-    __slots__ = ("end", "fin", "lost", "retrans", "sacked", "sent_ns", "start")
+    __slots__ = ("end", "fin", "lost", "retrans", "retransmitted", "sacked", "sent_ns", "start")
 
     def __init__(self, start: int, end: int, sent_ns: int, fin: bool) -> None:
         self.start = start
@@ -47,7 +47,8 @@ class Seg:
         self.fin = fin
         self.sacked = False
         self.lost = False
-        self.retrans = False
+        self.retrans = False  # retransmitted and still counted in retrans_out
+        self.retransmitted = False  # ever retransmitted (TCPCB_EVER_RETRANS): no RTT sample
 
 
 class Connection:
@@ -89,7 +90,10 @@ class Connection:
         "out",
         "packets_out",
         "persist_at",
+        "prior_cwnd",
         "probes_out",
+        "prr_delivered",
+        "prr_out",
         "quick",
         "raddr",
         "rcv_nxt",
@@ -157,6 +161,7 @@ class Connection:
         self.ca_state = CaState.OPEN
         self.high_seq = iss
         self.dupacks = 0
+        self.prior_cwnd = self.prr_delivered = self.prr_out = 0
         self.srtt_ns = self.rttvar_ns = 0
         self.rto_ns = cfg.rto_initial_ns
         self.backoff = self.retransmits = self.retrans_stamp = self.probes_out = 0

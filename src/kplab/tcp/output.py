@@ -54,6 +54,8 @@ def _send_new(c: Connection, size: int, fin: bool, now_ns: int) -> None:
     end = start + size + (1 if fin else 0)
     c.sb.append(Seg(start, end, now_ns, fin))
     c.packets_out += 1
+    if c.ca_state == CaState.RECOVERY:
+        c.prr_out += 1
     c.snd_nxt = end
     if size < c.mss:
         c.snd_sml = end
@@ -80,6 +82,9 @@ def retransmit(c: Connection, seg: Seg, now_ns: int) -> None:
     if not seg.retrans:
         seg.retrans = True
         c.retrans_out += 1
+    seg.retransmitted = True
+    if c.ca_state == CaState.RECOVERY:
+        c.prr_out += 1
     if not c.retrans_stamp:
         c.retrans_stamp = seg.sent_ns
     seg.sent_ns = now_ns
@@ -119,6 +124,8 @@ def enter_loss(c: Connection) -> None:
             lost += 1
     c.lost_out = lost
     c.retrans_out = 0
+    if not c.sack_ok:
+        c.sacked_out = 0  # tcp_reset_reno_sack
 
 
 def retransmit_timer(c: Connection, now_ns: int) -> None:

@@ -1,0 +1,66 @@
+"""Retransmission timeout, Karn's rule and backoff; fast retransmit without SACK (NewReno)."""
+
+from __future__ import annotations
+
+from kplab.sim import MS, SECOND
+from kplab.tcp import TcpConfig
+
+from .direct import established, take
+
+
+def test_rto_backoff_and_karn_no_sample_from_retransmissions() -> None:
+    a, b, client, server = established()
+    b.send(server, 3000, 0)
+    lost = take(b)
+    assert len(lost) == 3 and server.rto_ns == TcpConfig().rto_initial_ns
+    assert server.next_timer_ns() == SECOND
+    b.on_timer(server, SECOND)
+    (again,) = take(b)  # cwnd 1 after the timeout: only the head goes again
+    assert again.seq == lost[0].seq and b.ctr.TCPTimeouts == 1 and b.ctr.RetransSegs == 1
+    assert server.rto_ns == 2 * SECOND and server.cwnd == 1
+    a.input(again, SECOND + 10 * MS)
+    b.input(take(a)[0], SECOND + 20 * MS)
+    assert server.srtt_ns == 0, "an ACK of retransmitted data gives no RTT sample (Karn)"
+    assert server.rto_ns == 2 * SECOND, "the backed-off RTO stays until a valid sample"
+    retransmitted = take(b)
+    assert [p.seq for p in retransmitted] == [lost[1].seq, lost[2].seq]  # slow start: cwnd 2
+    for p in retransmitted:
+        a.input(p, SECOND + 30 * MS)
+    for p in take(a):
+        b.input(p, SECOND + 40 * MS)
+    assert server.snd_una == server.snd_nxt and server.srtt_ns == 0
+    b.send(server, 100, SECOND + 50 * MS)
+    fresh = take(b)
+    a.input(fresh[0], SECOND + 60 * MS)
+    a.on_timer(client, SECOND + 60 * MS + TcpConfig().delack_ns)
+    b.input(take(a)[0], SECOND + 110 * MS)
+    assert server.srtt_ns == 60 * MS  # new data: a valid sample, RTO recomputed
+    assert server.rto_ns == 60 * MS + max(4 * 30 * MS, TcpConfig().rto_min_ns)
+
+
+def test_newreno_fast_retransmit_after_three_dupacks() -> None:
+    cfg = TcpConfig(sack=False)
+    a, b, _client, server = established(cfg)
+    b.send(server, 10 * 1460, 0)
+    segs = take(b)
+    assert len(segs) == 10
+    for p in segs[1:5]:  # the first segment is lost (and the 6th, see below)
+        a.input(p, MS)
+    dupacks = take(a)
+    assert len(dupacks) == 4 and len({p.ack for p in dupacks}) == 1
+    for p in dupacks[:2]:
+        b.input(p, 2 * MS)
+    assert take(b) == [] and b.ctr.TCPRenoRecovery == 0
+    b.input(dupacks[2], 2 * MS)
+    (fast,) = take(b)
+    assert fast.seq == segs[0].seq and b.ctr.TCPRenoRecovery == 1 and b.ctr.TCPFastRetrans == 1
+    # PRR: cwnd = in flight (10 sent - 3 dupACKed - 1 lost) + the forced retransmission
+    assert server.ssthresh == 5 and server.cwnd == 7
+    b.input(dupacks[3], 3 * MS)
+    assert take(b) == [], "in flight 6 > ssthresh 5: PRR sends ssthresh/prior_cwnd per delivery"
+    a.input(fast, 4 * MS)
+    (partial,) = take(a)  # the hole is filled up to the 6th segment, which was lost too
+    assert partial.ack == segs[5].seq
+    b.input(partial, 5 * MS)
+    resent = take(b)
+    assert resent[0].seq == segs[5].seq, "NewReno: a partial ACK retransmits the next hole"
