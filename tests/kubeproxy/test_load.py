@@ -127,9 +127,10 @@ def test_endpoints_objects_are_ignored_by_current_with_a_note() -> None:
 def test_sources_point_at_the_service_document() -> None:
     cluster = load_manifest_text("# comment\n---\n" + SERVICE, "m.yaml")
     rules = generate(cluster)
-    origins = {str(o) for line, o in rules.lines if "default/web" in line}
+    pairs = list(zip(rules.lines, rules.origins, strict=True))
+    origins = {str(o) for line, o in pairs if "default/web" in line}
     assert origins == {"m.yaml:doc 1"}
-    assert {o.line for line, o in rules.lines if "default/web" in line} == {3}
+    assert {o.line for line, o in pairs if "default/web" in line} == {3}
 
 
 def test_main_is_importable_for_the_console_script() -> None:

@@ -54,6 +54,6 @@ def test_legacy_always_syncs_fully_and_deletes_stale_chains() -> None:
     first = proxier.sync(load_manifests([str(FOLDER / "services.step2.yaml"), str(FOLDER / "node.yaml")]))
     second = proxier.sync(load_manifests([str(FOLDER / "services.step3.yaml"), str(FOLDER / "node.yaml")]))
     assert first.full and second.full and second.error is None
-    deleted = [line for line, _ in second.rules.lines if line.startswith("-X ")]
+    deleted = [line for line in second.rules.lines if line.startswith("-X ")]
     assert deleted and all(line.startswith(("-X KUBE-SVC-", "-X KUBE-SEP-")) for line in deleted)
     assert "ns2/svc2" not in second.rules.restore_text

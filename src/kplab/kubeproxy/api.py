@@ -20,14 +20,15 @@ class GeneratedRules:
     """kube-proxy's restore input for one node (plus, with `full_node`, what else the node holds)."""
 
     version: Version
-    lines: list[tuple[str, Origin]]
+    lines: list[str]  # the restore input, line by line
+    origins: list[Origin]  # where each line comes from (its Service's document, or <generated>)
     notes: list[str]
     full_node: bool
 
     @property
     def restore_text(self) -> str:
         """The iptables-restore input, byte for byte as kube-proxy writes it."""
-        return "".join(line + "\n" for line, _ in self.lines)
+        return "\n".join(self.lines) + "\n"
 
     def save_text(self) -> str:
         """What the real `iptables-save` prints once `restore_text` is loaded into an empty namespace."""
@@ -43,8 +44,8 @@ class GeneratedRules:
             for chain in table.chains.values():
                 for rule in chain.rules:
                     origin = (
-                        self.lines[rule.source.line - 1][1]
-                        if 0 < rule.source.line <= len(self.lines)
+                        self.origins[rule.source.line - 1]
+                        if 0 < rule.source.line <= len(self.origins)
                         else None
                     )
                     if origin is not None and origin.doc:
@@ -100,7 +101,8 @@ def generate(
     else:
         writer, _ = generate_current(ctx, ports)
     lines = full_node_lines(writer, ctx) if full_node else writer.lines()
-    return GeneratedRules(version, lines, list(cluster.notes) + _notes(cluster, version), full_node)
+    notes = list(cluster.notes) + _notes(cluster, version)
+    return GeneratedRules(version, lines.texts, lines.origins, notes, full_node)
 
 
 def _notes(cluster: Cluster, version: Version) -> list[str]:

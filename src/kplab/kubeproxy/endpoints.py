@@ -29,10 +29,10 @@ class EndpointInfo:
     terminating: bool = False
     zone_hints: frozenset[str] = frozenset()
     node_hints: frozenset[str] = frozenset()
+    addr: str = ""  # "ip:port" (`net.JoinHostPort`), filled in
 
-    @property
-    def addr(self) -> str:
-        return host_port(self.ip, self.port)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "addr", host_port(self.ip, self.port))
 
 
 def slice_endpoints(cluster: Cluster, node_name: str) -> dict[Key, list[EndpointInfo]]:
@@ -148,6 +148,8 @@ def _union(first: Iterable[EndpointInfo], second: Iterable[EndpointInfo]) -> lis
 def _topology_mode(endpoints: list[EndpointInfo], node_name: str, zone: str) -> str:
     """`topologyModeFromHints` (PreferSameTrafficDistribution enabled, as in ~v1.33)."""
     ready = [e for e in endpoints if e.ready]
+    if not ready or not (ready[0].node_hints or ready[0].zone_hints):
+        return ""
     if ready and all(e.node_hints for e in ready) and any(node_name in e.node_hints for e in ready):
         return "PreferSameNode"
     if ready and all(e.zone_hints for e in ready) and any(zone in e.zone_hints for e in ready):

@@ -5,9 +5,8 @@ for v1.14/v1.15 kubelet's KUBE-MARK-DROP / KUBE-FIREWALL, which those versions j
 
 from __future__ import annotations
 
-from kplab.kubeproxy.objects import GENERATED, Origin
 from kplab.kubeproxy.resolve import NodeContext
-from kplab.kubeproxy.writer import RestoreWriter, chain_line, q
+from kplab.kubeproxy.writer import Buffer, RestoreWriter, chain_line, q
 
 NEW = ("-m", "conntrack", "--ctstate", "NEW")
 Jump = tuple[str, str, str, str, tuple[str, ...]]  # table, built-in chain, target chain, comment, extra args
@@ -60,14 +59,15 @@ def _prepended(jumps: tuple[Jump, ...], table: str) -> list[str]:
     return [rule for hook in HOOK_ORDER for rule in chains.get(hook, [])]
 
 
-def full_node_lines(w: RestoreWriter, ctx: NodeContext) -> list[tuple[str, Origin]]:
+def full_node_lines(w: RestoreWriter, ctx: NodeContext) -> Buffer:
     legacy = ctx.version.legacy
     jumps = KUBELET_115_JUMPS + LEGACY_JUMPS if legacy else CURRENT_JUMPS
-    out: list[tuple[str, Origin]] = []
+    out = Buffer()
     if not legacy:
-        out += [("*mangle", GENERATED), (chain_line("KUBE-PROXY-CANARY"), GENERATED), ("COMMIT", GENERATED)]
+        for line in ("*mangle", chain_line("KUBE-PROXY-CANARY"), "COMMIT"):
+            out.line(line)
     for table in ("filter", "nat"):
-        declared = [line for line, _ in w.chains(table).lines]
+        declared = w.chains(table).texts
         wanted = [t for tbl, _, t, _, _ in jumps if tbl == table]
         extra_rules: list[str] = []
         if not legacy:
@@ -85,9 +85,10 @@ def full_node_lines(w: RestoreWriter, ctx: NodeContext) -> list[tuple[str, Origi
             line = chain_line(name)
             if line not in declared and line not in extra_chains:
                 extra_chains.append(line)
-        out.append((f"*{table}", GENERATED))
-        out += w.chains(table).lines
-        out += [(line, GENERATED) for line in extra_chains + _prepended(jumps, table) + extra_rules]
-        out += w.rules(table).lines
-        out.append(("COMMIT", GENERATED))
+        out.line(f"*{table}")
+        out.extend(w.chains(table))
+        for line in extra_chains + _prepended(jumps, table) + extra_rules:
+            out.line(line)
+        out.extend(w.rules(table))
+        out.line("COMMIT")
     return out

@@ -205,14 +205,15 @@ def write_service_port(
     write_ext_chain(sink, ctx, sp, p)
     write_fw_chain(sink, ctx, sp, p)
     comments = not large_cluster
+    seps = {ep.addr: sep_chain(sp.spn, sp.protocol, ep.addr) for ep in sp.endpoints}
     if p.cat.cluster and sp.uses_cluster_endpoints:
         sink.chain(svc_chain(sp.spn, sp.protocol))
-        write_policy_chain(sink.nat_rules, sp, svc_chain(sp.spn, sp.protocol), p.cat.cluster, comments)
+        write_policy_chain(sink.nat_rules, sp, svc_chain(sp.spn, sp.protocol), p.cat.cluster, comments, seps)
     if p.cat.local and sp.uses_local_endpoints:
         sink.chain(svl_chain(sp.spn, sp.protocol))
-        write_policy_chain(sink.nat_rules, sp, svl_chain(sp.spn, sp.protocol), p.cat.local, comments)
+        write_policy_chain(sink.nat_rules, sp, svl_chain(sp.spn, sp.protocol), p.cat.local, comments, seps)
     for ep in p.cat.reachable:
-        write_endpoint_chain(sink, sp, ep, comments)
+        write_endpoint_chain(sink, sp, ep, comments, seps[ep.addr])
 
 
 def write_cluster_ip(w: RestoreWriter, sp: SvcPort, p: Plan) -> None:
@@ -341,32 +342,36 @@ def write_fw_chain(sink: ServiceSink, ctx: NodeContext, sp: SvcPort, p: Plan) ->
     sink.nat_rules.write(["-A", fw, "-m", "comment", "--comment", comment], sp.origin)
 
 
-def write_policy_chain(out: Buffer, sp: SvcPort, chain: str, eps: list[EndpointInfo], comments: bool) -> None:
+def write_policy_chain(
+    out: Buffer, sp: SvcPort, chain: str, eps: list[EndpointInfo], comments: bool, seps: dict[str, str]
+) -> None:
     """`writeServiceToEndpointRules`: affinity checks first, then the 1/n balancing rules."""
+    head = f"-A {chain} -m comment --comment " if comments else f"-A {chain} "
     if sp.affinity_s:
         for ep in eps:
-            sep = sep_chain(sp.spn, sp.protocol, ep.addr)
-            comment = ["-m", "comment", "--comment", q(f"{sp.spn} -> {ep.addr}")] if comments else []
-            recent = ["-m", "recent", "--name", sep, "--rcheck", "--seconds", str(sp.affinity_s), "--reap"]
-            out.write(["-A", chain, *comment, *recent, "-j", sep], sp.origin)
+            sep = seps[ep.addr]
+            comment = f'"{sp.spn} -> {ep.addr}" ' if comments else ""
+            out.line(
+                f"{head}{comment}-m recent --name {sep} --rcheck --seconds {sp.affinity_s} --reap -j {sep}",
+                sp.origin,
+            )
     n = len(eps)
     for i, ep in enumerate(eps):
-        comment = ["-m", "comment", "--comment", q(f"{sp.spn} -> {ep.addr}")] if comments else []
-        stat = (
-            ["-m", "statistic", "--mode", "random", "--probability", probability(n - i)] if i < n - 1 else []
-        )
-        out.write(["-A", chain, *comment, *stat, "-j", sep_chain(sp.spn, sp.protocol, ep.addr)], sp.origin)
+        comment = f'"{sp.spn} -> {ep.addr}" ' if comments else ""
+        stat = f"-m statistic --mode random --probability {probability(n - i)} " if i < n - 1 else ""
+        out.line(f"{head}{comment}{stat}-j {seps[ep.addr]}", sp.origin)
 
 
-def write_endpoint_chain(sink: ServiceSink, sp: SvcPort, ep: EndpointInfo, comments: bool) -> None:
+def write_endpoint_chain(sink: ServiceSink, sp: SvcPort, ep: EndpointInfo, comments: bool, sep: str) -> None:
     """KUBE-SEP: hairpin masquerade, affinity `--set`, DNAT."""
-    sep = sep_chain(sp.spn, sp.protocol, ep.addr)
     sink.chain(sep)
-    args = ["-A", sep, *(["-m", "comment", "--comment", sp.spn] if comments else [])]
-    sink.nat_rules.write([*args, "-s", ep.ip, "-j", "KUBE-MARK-MASQ"], sp.origin)
-    if sp.affinity_s:
-        args += ["-m", "recent", "--name", sep, "--set"]
-    sink.nat_rules.write([*args, *_proto(sp), "-j", "DNAT", "--to-destination", ep.addr], sp.origin)
+    head = f"-A {sep} -m comment --comment {sp.spn}" if comments else f"-A {sep}"
+    sink.nat_rules.line(f"{head} -s {ep.ip} -j KUBE-MARK-MASQ", sp.origin)
+    affinity = f" -m recent --name {sep} --set" if sp.affinity_s else ""
+    proto = sp.protocol
+    sink.nat_rules.line(
+        f"{head}{affinity} -m {proto} -p {proto} -j DNAT --to-destination {ep.addr}", sp.origin
+    )
 
 
 def generate_current(

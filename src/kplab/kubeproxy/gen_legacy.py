@@ -54,7 +54,7 @@ def generate_legacy(
     w.nat_rules.write(["-A", "KUBE-MARK-MASQ", "-j", "MARK", "--set-xmark", ctx.mark])
     for sp in ports:
         write_service_port(w, ctx, sp)
-    active = {line.split()[0][1:] for line, _ in w.nat_chains.lines}
+    active = {line.split()[0][1:] for line in w.nat_chains.texts}
     for chain in sorted((existing_nat_chains or set()) - active):
         if chain.startswith(("KUBE-SVC-", "KUBE-SEP-", "KUBE-FW-", "KUBE-XLB-")):
             w.nat_chains.write([chain_line(chain)])

@@ -6,7 +6,6 @@ base32(sha256(servicePortName + protocol)); KUBE-SEP- hashes servicePortName + p
 
 from __future__ import annotations
 
-import base64
 import enum
 import hashlib
 
@@ -46,8 +45,24 @@ def service_port_name(namespace: str, name: str, port: str, version: Version) ->
     return f"{namespace}/{name}"
 
 
+B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+B32_PAIRS = tuple(a + b for a in B32 for b in B32)  # 10 bits -> two base32 characters
+
+
 def _hash16(text: str) -> str:
-    return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:16]
+    """The first 16 characters of base32(sha256(text)): 16 x 5 bits = the digest's first 10 bytes."""
+    n = int.from_bytes(hashlib.sha256(text.encode()).digest()[:10], "big")
+    t = B32_PAIRS
+    return (
+        t[n >> 70]
+        + t[n >> 60 & 1023]
+        + t[n >> 50 & 1023]
+        + t[n >> 40 & 1023]
+        + t[n >> 30 & 1023]
+        + t[n >> 20 & 1023]
+        + t[n >> 10 & 1023]
+        + t[n & 1023]
+    )
 
 
 def port_proto_hash(spn: str, protocol: str) -> str:

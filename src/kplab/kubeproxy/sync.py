@@ -111,7 +111,8 @@ class Proxier:
             writer, _ = generate_current(
                 ctx, ports, changed=None if full else changed, existing_nat_chains=existing
             )
-        rules = GeneratedRules(self.version, writer.lines(), list(cluster.notes), False)
+        lines = writer.lines()
+        rules = GeneratedRules(self.version, lines.texts, lines.origins, list(cluster.notes), False)
         error = self.nat.apply(rules.restore_text)
         if error is not None and not full:
             self.partial_restore_failures += 1
