@@ -5,37 +5,55 @@ from __future__ import annotations
 from kplab.sim import MS, SECOND
 from kplab.tcp import TcpConfig
 
-from .direct import established, take
+from .direct import A, B, established, stacks, take
 
 
 def test_rto_backoff_and_karn_no_sample_from_retransmissions() -> None:
-    a, b, client, server = established()
+    a, b, client, server = established()  # handshake in zero time: SRTT 1 ns, RTO = rto_min
+    rto_min = TcpConfig().rto_min_ns
+    assert server.srtt_ns == 1 and server.rto_ns == rto_min + 1
     b.send(server, 3000, 0)
     lost = take(b)
-    assert len(lost) == 3 and server.rto_ns == TcpConfig().rto_initial_ns
-    assert server.next_timer_ns() == SECOND
-    b.on_timer(server, SECOND)
+    assert len(lost) == 3 and server.next_timer_ns() == rto_min + 1
+    t = rto_min + 1
+    b.on_timer(server, t)
     (again,) = take(b)  # cwnd 1 after the timeout: only the head goes again
     assert again.seq == lost[0].seq and b.ctr.TCPTimeouts == 1 and b.ctr.RetransSegs == 1
-    assert server.rto_ns == 2 * SECOND and server.cwnd == 1
-    a.input(again, SECOND + 10 * MS)
-    b.input(take(a)[0], SECOND + 20 * MS)
-    assert server.srtt_ns == 0, "an ACK of retransmitted data gives no RTT sample (Karn)"
-    assert server.rto_ns == 2 * SECOND, "the backed-off RTO stays until a valid sample"
+    assert server.rto_ns == 2 * (rto_min + 1) and server.cwnd == 1
+    a.input(again, t + 10 * MS)
+    b.input(take(a)[0], t + 20 * MS)
+    assert server.srtt_ns == 1, "an ACK of retransmitted data gives no RTT sample (Karn)"
+    assert server.rto_ns == 2 * (rto_min + 1), "the backed-off RTO stays until a valid sample"
     retransmitted = take(b)
     assert [p.seq for p in retransmitted] == [lost[1].seq, lost[2].seq]  # slow start: cwnd 2
     for p in retransmitted:
-        a.input(p, SECOND + 30 * MS)
+        a.input(p, t + 30 * MS)
     for p in take(a):
-        b.input(p, SECOND + 40 * MS)
-    assert server.snd_una == server.snd_nxt and server.srtt_ns == 0
-    b.send(server, 100, SECOND + 50 * MS)
+        b.input(p, t + 40 * MS)
+    assert server.snd_una == server.snd_nxt and server.srtt_ns == 1
+    b.send(server, 100, t + 50 * MS)
     fresh = take(b)
-    a.input(fresh[0], SECOND + 60 * MS)
-    a.on_timer(client, SECOND + 60 * MS + TcpConfig().delack_ns)
-    b.input(take(a)[0], SECOND + 110 * MS)
-    assert server.srtt_ns == 60 * MS  # new data: a valid sample, RTO recomputed
-    assert server.rto_ns == 60 * MS + max(4 * 30 * MS, TcpConfig().rto_min_ns)
+    a.input(fresh[0], t + 60 * MS)
+    a.on_timer(client, t + 60 * MS + TcpConfig().delack_ns)
+    b.input(take(a)[0], t + 110 * MS)
+    sample = 60 * MS
+    assert server.srtt_ns == 1 + (sample - 1) // 8  # new data: a valid sample, RTO recomputed
+    assert server.rto_ns == server.srtt_ns + max(4 * server.rttvar_ns, rto_min)
+    assert b.ctr.TCPTimeouts == 1 and b.ctr.TCPSlowStartRetrans == 3
+
+
+def test_handshake_rtt_and_fallback_after_syn_retransmission() -> None:
+    a, b = stacks()
+    b.listen(B, 80)
+    client = a.connect(A, B, 80, 0)
+    take(a)  # the first SYN is lost
+    a.on_timer(client, SECOND)
+    b.input(take(a)[0], SECOND + 5 * MS)
+    a.input(take(b)[0], SECOND + 10 * MS)
+    b.input(take(a)[0], SECOND + 15 * MS)
+    server = b.conns[(B, 80, A, client.lport)]
+    assert client.srtt_ns == 0 and client.rto_ns == 3 * SECOND  # TCP_TIMEOUT_FALLBACK
+    assert server.srtt_ns == 10 * MS  # SYN-ACK to ACK
 
 
 def test_newreno_fast_retransmit_after_three_dupacks() -> None:

@@ -24,6 +24,7 @@ from kplab.tcp.state import (
     TcpState,
 )
 
+TIMEOUT_FALLBACK_NS = 3_000_000_000  # TCP_TIMEOUT_FALLBACK
 _RESET_CHECK_STATES = (TcpState.CLOSE_WAIT, TcpState.LAST_ACK, TcpState.CLOSING)
 
 
@@ -127,11 +128,20 @@ def _complete_passive_open(c: Connection, p: Packet, now_ns: int) -> bool:
     c.snd_wnd = c.max_window = p.win << c.snd_wscale
     c.set_state(TcpState.ESTABLISHED)
     c.ctr.PassiveOpens += 1
-    c.rto_at = 0
-    c.retransmits = c.backoff = 0
-    c.rto_ns = c.cfg.rto_initial_ns
+    _handshake_rtt(c, now_ns)
     c.stack.accepted(c)
     return True
+
+
+def _handshake_rtt(c: Connection, now_ns: int) -> None:
+    """RTT from our SYN or SYN-ACK to its ACK (`tcp_synack_rtt_meas`); if it was retransmitted
+    there is no sample and the RTO falls back to 3 s (RFC 6298 5.7, `tcp_init_metrics`)."""
+    if not c.retransmits:
+        rtt_sample(c, now_ns - (c.rto_at - c.rto_ns))
+    else:
+        c.rto_ns = TIMEOUT_FALLBACK_NS
+    c.rto_at = 0
+    c.retransmits = c.backoff = 0
 
 
 def _our_fin_acked(c: Connection, now_ns: int) -> bool:
@@ -178,12 +188,7 @@ def _synsent(c: Connection, p: Packet, now_ns: int) -> None:
     c.snd_una = c.snd_nxt = c.write_end = c.snd_sml = c.high_seq = c.highest_sack = c.iss + 1
     c.snd_wl1 = p.seq
     c.snd_wnd = c.max_window = p.win
-    if not c.retransmits:
-        rtt_sample(c, now_ns - (c.rto_at - c.rto_ns))
-    else:
-        c.rto_ns = c.cfg.rto_initial_ns
-    c.rto_at = 0
-    c.retransmits = c.backoff = 0
+    _handshake_rtt(c, now_ns)
     c.set_state(TcpState.ESTABLISHED)
     if c.app is not None:
         c.events.append((TcpEvent.CONNECTED, c))
