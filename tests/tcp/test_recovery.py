@@ -57,7 +57,7 @@ def test_handshake_rtt_and_fallback_after_syn_retransmission() -> None:
 
 
 def test_newreno_fast_retransmit_after_three_dupacks() -> None:
-    cfg = TcpConfig(sack=False)
+    cfg = TcpConfig(sack=False, congestion="reno")
     a, b, _client, server = established(cfg)
     b.send(server, 10 * 1460, 0)
     segs = take(b)

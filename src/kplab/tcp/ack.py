@@ -39,7 +39,7 @@ def process_ack(c: Connection, p: Packet, seq: int, now_ns: int) -> bool:
     elif p.length == 0 and c.packets_out and not p.flags & 0x03 and not window_update:
         c.dupacks += 1
         dupack = True
-    fastretrans_alert(c, acked, max(newly_sacked, 0), dupack, prior_in_flight)
+    fastretrans_alert(c, acked, max(newly_sacked, 0), dupack, prior_in_flight, now_ns)
     return True
 
 
@@ -126,6 +126,8 @@ def rtt_sample(c: Connection, rtt_ns: int) -> None:
     """`tcp_rtt_estimator` + `tcp_set_rto`: RTO = SRTT + max(4*RTTVAR, rto_min)."""
     if rtt_ns <= 0:
         rtt_ns = 1
+    if not c.min_rtt_ns or rtt_ns < c.min_rtt_ns:
+        c.min_rtt_ns = rtt_ns
     if not c.srtt_ns:
         c.srtt_ns = rtt_ns
         c.rttvar_ns = rtt_ns >> 1

@@ -15,6 +15,8 @@ class TcpConfig:
     window_scaling: bool = True  # net.ipv4.tcp_window_scaling
     sack: bool = True  # net.ipv4.tcp_sack
     initial_cwnd: int = 10  # TCP_INIT_CWND
+    congestion: str = "cubic"  # net.ipv4.tcp_congestion_control: "cubic" or "reno"
+    cubic_fast_convergence: bool = True  # tcp_cubic fast_convergence
     rto_min_ns: int = 200 * MS  # TCP_RTO_MIN
     rto_initial_ns: int = 1 * SECOND  # TCP_TIMEOUT_INIT
     rto_max_ns: int = 120 * SECOND  # TCP_RTO_MAX

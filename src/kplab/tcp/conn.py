@@ -62,6 +62,12 @@ class Connection:
         "ca_state",
         "cfg",
         "ctr",
+        "cubic_ack_cnt",
+        "cubic_epoch_ns",
+        "cubic_k_ms",
+        "cubic_last_max",
+        "cubic_origin",
+        "cubic_tcp_cwnd",
         "cwnd",
         "cwnd_cnt",
         "delack_at",
@@ -83,6 +89,7 @@ class Connection:
         "lost_out",
         "lport",
         "max_window",
+        "min_rtt_ns",
         "mss",
         "ooo",
         "ooo_bytes",
@@ -162,6 +169,9 @@ class Connection:
         self.high_seq = iss
         self.dupacks = 0
         self.prior_cwnd = self.prr_delivered = self.prr_out = 0
+        self.cubic_epoch_ns = self.cubic_last_max = self.cubic_k_ms = self.cubic_origin = 0
+        self.cubic_ack_cnt = self.cubic_tcp_cwnd = 0
+        self.min_rtt_ns = 0
         self.srtt_ns = self.rttvar_ns = 0
         self.rto_ns = cfg.rto_initial_ns
         self.backoff = self.retransmits = self.retrans_stamp = self.probes_out = 0

@@ -7,6 +7,7 @@ The amount in flight is Linux's `tcp_packets_in_flight`: packets_out - (sacked_o
 
 from __future__ import annotations
 
+from kplab.tcp.cc import on_loss_state, ssthresh
 from kplab.tcp.conn import ACK, FIN, PSH, Connection, Seg
 from kplab.tcp.state import ETIMEDOUT, SENDING, CaState, TcpState
 
@@ -110,7 +111,8 @@ def enter_loss(c: Connection) -> None:
     """`tcp_enter_loss`: every unSACKed segment is lost; slow start again from one packet."""
     state = c.ca_state
     if state < CaState.CWR or c.high_seq <= c.snd_una or (state == CaState.LOSS and not c.retransmits):
-        c.ssthresh = max(c.cwnd >> 1, 2)
+        c.ssthresh = ssthresh(c)
+    on_loss_state(c)
     c.cwnd = 1
     c.cwnd_cnt = 0
     c.ca_state = CaState.LOSS

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from kplab.tcp.cc import reno_cong_avoid, reno_ssthresh
+from kplab.tcp.cc import cong_avoid, ssthresh
 from kplab.tcp.conn import Connection
 from kplab.tcp.state import CaState
 
@@ -13,7 +13,7 @@ DUPTHRESH = 3
 
 
 def fastretrans_alert(
-    c: Connection, acked: int, newly_sacked: int, dupack: bool, prior_in_flight: int
+    c: Connection, acked: int, newly_sacked: int, dupack: bool, prior_in_flight: int, now_ns: int
 ) -> None:
     """After an ACK: leave or enter Recovery, mark losses, reduce (PRR) or grow (Reno) cwnd."""
     delivered = acked + newly_sacked
@@ -39,7 +39,7 @@ def fastretrans_alert(
         return
     if state == CaState.LOSS:
         if acked:
-            reno_cong_avoid(c, acked, True)
+            cong_avoid(c, acked, True, now_ns)
         return
     if c.dupacks >= DUPTHRESH or (c.sack_ok and c.sacked_out >= DUPTHRESH and c.sb and not c.sb[0].sacked):
         _enter_recovery(c)
@@ -47,7 +47,7 @@ def fastretrans_alert(
         return
     if acked:
         cwnd_limited = prior_in_flight >= c.cwnd or (c.cwnd < c.ssthresh and c.cwnd < 2 * prior_in_flight)
-        reno_cong_avoid(c, acked, cwnd_limited)
+        cong_avoid(c, acked, cwnd_limited, now_ns)
 
 
 def _add_reno_sack(c: Connection) -> int:
@@ -71,7 +71,7 @@ def _enter_recovery(c: Connection) -> None:
     else:
         c.ctr.TCPRenoRecovery += 1
     c.prior_cwnd = c.cwnd
-    c.ssthresh = reno_ssthresh(c)
+    c.ssthresh = ssthresh(c)
     c.prr_delivered = c.prr_out = 0
     c.cwnd_cnt = 0
     c.ca_state = CaState.RECOVERY
