@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from kplab.kubeproxy.endpoints import Categorized, EndpointInfo, categorize
 from kplab.kubeproxy.ipaddr import in_cidr
-from kplab.kubeproxy.names import SERVICE_CHAIN_PREFIXES, ext_chain, fw_chain, sep_chain, svc_chain, svl_chain
+from kplab.kubeproxy.names import SERVICE_CHAIN_PREFIXES, port_proto_hash, sep_chain
 from kplab.kubeproxy.resolve import NodeContext, SvcPort
 from kplab.kubeproxy.writer import Buffer, Discard, RestoreWriter, ServiceSink, chain_line, q
 
@@ -154,17 +154,19 @@ class Plan:
     has_external: bool
     internal_filter: tuple[str, str] | None  # (target, comment)
     external_filter: tuple[str, str] | None
+    svc: str
+    svl: str
 
 
 def plan(sp: SvcPort, ctx: NodeContext) -> Plan:
     cat = categorize(
         sp.endpoints, sp.uses_cluster_endpoints, sp.uses_local_endpoints, ctx.node_name, ctx.zone
     )
-    svc, svl = svc_chain(sp.spn, sp.protocol), svl_chain(sp.spn, sp.protocol)
+    h = port_proto_hash(sp.spn, sp.protocol)  # KUBE-SVC/SVL/EXT/FW share it
+    svc, svl, ext = "KUBE-SVC-" + h, "KUBE-SVL-" + h, "KUBE-EXT-" + h
     has_internal = cat.has_any and not (sp.itp_local and not cat.local)
     has_external = cat.has_any and not (sp.etp_local and not cat.local)
     uses_fw = cat.has_any and bool(sp.lb_ips) and bool(sp.source_ranges)
-    ext = ext_chain(sp.spn, sp.protocol)
     internal_filter = external_filter = None
     if not cat.has_any:
         internal_filter = external_filter = ("REJECT", q(f"{sp.spn} has no endpoints"))
@@ -178,7 +180,9 @@ def plan(sp: SvcPort, ctx: NodeContext) -> Plan:
         internal_chain=svl if sp.itp_local else svc,
         external_policy_chain=svl if sp.etp_local else svc,
         ext=ext,
-        lb_target=fw_chain(sp.spn, sp.protocol) if uses_fw else ext,
+        lb_target="KUBE-FW-" + h if uses_fw else ext,
+        svc=svc,
+        svl=svl,
         uses_fw=uses_fw,
         uses_ext=cat.has_any and sp.externally_accessible,
         has_internal=has_internal,
@@ -207,11 +211,11 @@ def write_service_port(
     comments = not large_cluster
     seps = {ep.addr: sep_chain(sp.spn, sp.protocol, ep.addr) for ep in sp.endpoints}
     if p.cat.cluster and sp.uses_cluster_endpoints:
-        sink.chain(svc_chain(sp.spn, sp.protocol))
-        write_policy_chain(sink.nat_rules, sp, svc_chain(sp.spn, sp.protocol), p.cat.cluster, comments, seps)
+        sink.chain(p.svc)
+        write_policy_chain(sink.nat_rules, sp, p.svc, p.cat.cluster, comments, seps)
     if p.cat.local and sp.uses_local_endpoints:
-        sink.chain(svl_chain(sp.spn, sp.protocol))
-        write_policy_chain(sink.nat_rules, sp, svl_chain(sp.spn, sp.protocol), p.cat.local, comments, seps)
+        sink.chain(p.svl)
+        write_policy_chain(sink.nat_rules, sp, p.svl, p.cat.local, comments, seps)
     for ep in p.cat.reachable:
         write_endpoint_chain(sink, sp, ep, comments, seps[ep.addr])
 
@@ -304,7 +308,7 @@ def write_ext_chain(sink: ServiceSink, ctx: NodeContext, sp: SvcPort, p: Plan) -
     if not p.uses_ext:
         return
     sink.chain(p.ext)
-    out, svc = sink.nat_rules, svc_chain(sp.spn, sp.protocol)
+    out, svc = sink.nat_rules, p.svc
     if not sp.etp_local:
         comment = q(f"masquerade traffic for {sp.spn} external destinations")
         out.write(["-A", p.ext, "-m", "comment", "--comment", comment, "-j", "KUBE-MARK-MASQ"], sp.origin)
