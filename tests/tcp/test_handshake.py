@@ -19,6 +19,7 @@ def test_handshake_negotiates_mss_wscale_sack() -> None:
     client = a.connect(A, B, 80, 0)
     (syn,) = take(a)
     assert syn.flags == TcpFlags.SYN and syn.mss == 1460 and syn.wscale == 7 and syn.sackok
+    assert syn.win == 64240  # 44 * MSS, as Linux offers (tcp_select_initial_window)
     b.input(syn, 0)
     (synack,) = take(b)
     assert synack.flags == TcpFlags.SYN | TcpFlags.ACK
@@ -168,3 +169,16 @@ def test_zero_window_probes_at_snd_una_minus_one() -> None:
     assert update.win > 0
     b.input(update, now)
     assert take(b), "the window update restarts the transfer"
+
+
+def test_receive_window_opens_gradually_from_the_initial_window() -> None:
+    a, b, client, server = established()
+    b.send(server, 5 * 1460, 0)
+    windows = []
+    for p in take(b):
+        a.input(p, 0)
+        a.read(client, client.unread, 0)
+        windows += [q.win << client.rcv_wscale for q in take(a)]
+    assert windows[0] <= 64240 + 2 * 1460
+    assert windows == sorted(windows) and windows[-1] > windows[0]
+    assert windows[-1] < TcpConfig().rcvbuf_bytes  # not the whole buffer at once

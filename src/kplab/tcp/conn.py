@@ -30,6 +30,12 @@ RST = int(TcpFlags.RST)
 PSH = int(TcpFlags.PSH)
 
 
+def initial_window(cfg: TcpConfig) -> int:
+    """`tcp_select_initial_window`: the SYN's window, a whole number of MSS below 64 KiB
+    (64240 for MSS 1460), also where the receive window starts growing from."""
+    return min(cfg.rcvbuf_bytes, 65535) // cfg.mss * cfg.mss
+
+
 def unwrap(wire: int, ref: int) -> int:
     """The unbounded sequence number congruent to `wire` (mod 2**32) that is nearest to `ref`."""
     return ref + ((wire - ref + HALF) & MASK) - HALF
@@ -104,6 +110,7 @@ class Connection:
         "quick",
         "raddr",
         "rcv_nxt",
+        "rcv_ssthresh",
         "rcv_wnd",
         "rcv_wscale",
         "rcv_wup",
@@ -178,6 +185,7 @@ class Connection:
         # receive side
         self.rcv_nxt = self.rcv_wup = self.rcv_wnd = 0
         self.rcv_wscale = 0
+        self.rcv_ssthresh = initial_window(cfg)
         self.unread = self.delivered = 0
         self.ooo: list[list[int]] = []
         self.ooo_bytes = 0
@@ -229,6 +237,8 @@ class Connection:
     def select_window(self) -> int:
         """`tcp_select_window`: the window field to send (scaled), never shrinking the offer."""
         free = self.cfg.rcvbuf_bytes - self.unread - self.ooo_bytes
+        if free > self.rcv_ssthresh:
+            free = self.rcv_ssthresh  # the window opens gradually (tcp_grow_window)
         if free < self.mss:
             free = 0
         cur = self.rcv_wup + self.rcv_wnd - self.rcv_nxt
@@ -296,7 +306,7 @@ class Connection:
             flags,
             self.iss & MASK,
             self.rcv_nxt & MASK if with_ack else 0,
-            min(cfg.rcvbuf_bytes, 65535),
+            initial_window(cfg),
             0,
             mss=cfg.mss,
         )

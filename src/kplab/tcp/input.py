@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from kplab.packet import Packet
 from kplab.tcp.ack import process_ack, rtt_sample
-from kplab.tcp.conn import ACK, FIN, HALF, MASK, RST, SYN, Connection, unwrap
+from kplab.tcp.conn import ACK, FIN, HALF, MASK, RST, SYN, Connection, initial_window, unwrap
 from kplab.tcp.output import push
 from kplab.tcp.recv import ACK_DELAYED, ACK_NOW, data_queue
 from kplab.tcp.state import (
@@ -205,7 +205,7 @@ def negotiate(c: Connection, p: Packet) -> None:
         c.snd_wscale = min(p.wscale, 14)
         c.rcv_wscale = cfg.wscale
     c.sack_ok = bool(p.sackok and cfg.sack)
-    c.rcv_wnd = min(cfg.rcvbuf_bytes, 65535)
+    c.rcv_wnd = initial_window(cfg)
 
 
 def _timewait(c: Connection, p: Packet, now_ns: int) -> None:

@@ -34,6 +34,8 @@ def data_queue(c: Connection, p: Packet, seq: int, now_ns: int) -> int:
         return ACK_NOW
     c.rcv_nxt = end
     c.unread += new
+    if c.rcv_ssthresh < c.cfg.rcvbuf_bytes:  # `tcp_grow_window`: by 2 segments per segment
+        c.rcv_ssthresh = min(c.rcv_ssthresh + max(2 * c.mss, 2 * new), c.cfg.rcvbuf_bytes)
     ack = ACK_DELAYED
     if c.ooo:
         _drain_ofo(c)
@@ -127,7 +129,7 @@ def read(c: Connection, max_bytes: int) -> int:
     c.delivered += n
     if c.state in (TcpState.ESTABLISHED, TcpState.FIN_WAIT1, TcpState.FIN_WAIT2):
         now_wnd = max(c.rcv_wup + c.rcv_wnd - c.rcv_nxt, 0)
-        free = c.cfg.rcvbuf_bytes - c.unread - c.ooo_bytes
-        if 2 * now_wnd <= c.cfg.rcvbuf_bytes and free >= c.mss and free >= 2 * now_wnd:
+        offer = min(c.cfg.rcvbuf_bytes - c.unread - c.ooo_bytes, c.rcv_ssthresh)  # __tcp_select_window
+        if 2 * now_wnd <= c.cfg.rcvbuf_bytes and offer >= c.mss and offer >= 2 * now_wnd:
             c.send_ack()
     return n
