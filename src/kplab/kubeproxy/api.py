@@ -114,3 +114,18 @@ def _notes(cluster: Cluster, version: Version) -> list[str]:
         for e in cluster.endpoints
         if (e.namespace, e.name) not in sliced
     ]
+
+
+def rules_from_manifests(
+    paths: list[str], version: Version = Version.CURRENT, *, full_node: bool = True
+) -> tuple[GeneratedRules, list[str]]:
+    """Rules for manifests alone (a KubeProxyConfiguration among them is used), and the IPv4
+    addresses of the Node they run on (for tracers that need the node's LOCAL addresses)."""
+    from kplab.kubeproxy.load import load_manifests
+
+    cluster = load_manifests(paths)
+    generated = generate(cluster, version=version, full_node=full_node)
+    config = cluster.configs[0] if cluster.configs else KubeProxyConfig()
+    node, _ = pick_node(cluster, config, None)
+    addresses = [a for t, a in node.addresses if t != "Hostname" and ":" not in a] if node else []
+    return generated, addresses
