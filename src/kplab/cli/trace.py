@@ -61,6 +61,14 @@ def make_probe(
 
 @click.command()
 @click.option("--rules", "rules", metavar="DUMP", help="iptables-save dump or iptables-restore input.")
+@click.option(
+    "--manifests",
+    "manifests",
+    multiple=True,
+    metavar="FILE",
+    help="Instead of --rules: Services, EndpointSlices, Node, KubeProxyConfiguration (repeat).",
+)
+@click.option("--kube-proxy-version", "kp_version", default="current", show_default=True, metavar="V")
 @click.option("-p", "--proto", type=click.Choice(sorted(PROTO_NUMBERS)), default="tcp", show_default=True)
 @click.option("--src", required=True, metavar="IP[:PORT]", help="Source (port 40000 if not given).")
 @click.option("--dst", required=True, metavar="IP:PORT", help="Destination.")
@@ -81,6 +89,8 @@ def make_probe(
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def trace(
     rules: str | None,
+    manifests: tuple[str, ...],
+    kp_version: str,
     proto: str,
     src: str,
     dst: str,
@@ -100,7 +110,14 @@ def trace(
     NAT applied. --stateless gives kube-proxy's test-tracer view (nat KUBE-SERVICES, then the
     filter KUBE-* chains; rules needing state never match; every probabilistic branch an outcome).
     """
-    ruleset = load_rules_for_trace(rules=rules, lenient=lenient)
+    if manifests:
+        from kplab.kubeproxy.api import rules_from_manifests
+        from kplab.kubeproxy.names import parse_version
+
+        generated, addresses = rules_from_manifests(list(manifests), parse_version(kp_version))
+        ruleset, node_ips = generated.ruleset(), node_ips or tuple(addresses)
+    else:
+        ruleset = load_rules_for_trace(rules=rules, lenient=lenient)
     probe = make_probe(proto, src, dst, node_ips, ctstate, in_iface)
     if stateless:
         report = trace_stateless_report(ruleset, probe)
