@@ -18,6 +18,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("demo", "demo"),
     ("trace", "trace"),
     ("run", "run"),
+    ("repro", "repro"),
     ("ct", "ct"),
     ("rules", "rules"),
 ]

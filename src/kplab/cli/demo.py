@@ -1,11 +1,14 @@
-"""`kplab demo`: what `make demo` runs (the main job on embedded defaults)."""
+"""`kplab demo`: what `make demo` runs: `kplab repro` on the embedded seed scenario."""
 
 from __future__ import annotations
 
 import click
 
+from kplab.cli.repro import repro
+
 
 @click.command()
-def demo() -> None:
-    """Run the main job on its embedded defaults."""
-    click.echo("kplab demo: nothing to run yet")
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """Reproduce the seed scenario's connection resets, with the control case and both fixes."""
+    ctx.invoke(repro)

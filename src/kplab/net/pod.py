@@ -30,6 +30,8 @@ class Pod:
         self.out: Callable[[Packet], None] | None = None
         self.tcp = TcpHost(sched, TcpStack(tcp or TcpConfig(), rng), self._transmit)
         self.drops: dict[str, int] = {}
+        # Observers see every packet the pod sends ("tx") and receives ("rx"): (pod, way, packet).
+        self.observers: list[Callable[[Pod, str, Packet], None]] = []
         self.sent = 0
         self.received = 0
         self._uid = 0
@@ -38,10 +40,14 @@ class Pod:
         if self.out is None:
             raise RuntimeError(f"pod {self.name} has no link")
         self.sent += 1
+        for observer in self.observers:
+            observer(self, "tx", pkt)
         self.out(pkt)
 
     def receive(self, pkt: Packet) -> None:
         self.received += 1
+        for observer in self.observers:
+            observer(self, "rx", pkt)
         if pkt.dst != self.ip:
             self._drop("not addressed to this pod")
             return

@@ -31,9 +31,13 @@ def capture_nodes(cluster: EmulatedCluster, directory: Path, stack: ExitStack) -
 
 
 def run(scenario: Scenario, *, pcap_dir: Path | None = None, progress: Progress | None = None,
+        setup: Callable[[EmulatedCluster], None] | None = None,
         ) -> tuple[EmulatedCluster, dict[str, Any]]:  # fmt: skip
+    """Build the scenario's cluster, let `setup` attach observers, run it, summarise it."""
     started = time.perf_counter()
     cluster = build(scenario)
+    if setup is not None:
+        setup(cluster)
     with ExitStack() as stack:
         if pcap_dir is not None:
             capture_nodes(cluster, pcap_dir, stack)

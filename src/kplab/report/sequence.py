@@ -47,9 +47,10 @@ def to_mermaid(diagram: Diagram) -> str:
     return "\n".join(out) + "\n"
 
 
-_LANE_W = 260
+_LANE_W = 330
+_LEFT = 90
 _TOP = 90
-_ROW = 64
+_ROW = 84
 _FONT = "font-family='DejaVu Sans, Arial, sans-serif'"
 
 
@@ -63,8 +64,8 @@ def _arrow(x1: int, x2: int, y: int, color: str) -> str:
 
 def to_svg(diagram: Diagram) -> str:
     """A standalone SVG: lane headers, life lines, one arrow per message with time and label."""
-    x_of = {lane: 40 + _LANE_W // 2 + i * _LANE_W for i, lane in enumerate(diagram.lanes)}
-    width = 80 + _LANE_W * len(diagram.lanes)
+    x_of = {lane: _LEFT + _LANE_W // 2 + i * _LANE_W for i, lane in enumerate(diagram.lanes)}
+    width = _LEFT + 20 + _LANE_W * len(diagram.lanes)
     height = _TOP + _ROW * (len(diagram.messages) + 1)
     parts = [
         f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
@@ -85,14 +86,20 @@ def to_svg(diagram: Diagram) -> str:
         color = "#c0392b" if m.bad else "#2c3e50"
         mid = (x1 + x2) // 2
         parts.append(_arrow(x1, x2, y, color))
+        head, _, tail = m.label.partition(" seq=")
         parts.append(
-            f"<text x='{mid}' y='{y - 8}' font-size='11' text-anchor='middle' fill='{color}'>"
-            f"{escape(m.label)}</text>"
-            f"<text x='8' y='{y + 4}' font-size='10' fill='#667'>{escape(_ms(m.time_ns))}</text>"
+            f"<text x='{mid}' y='{y - 8}' font-size='12' text-anchor='middle' fill='{color}'>"
+            f"{escape(head)}</text>"
+            f"<text x='8' y='{y + 4}' font-size='11' fill='#667'>{escape(_ms(m.time_ns))}</text>"
         )
+        if tail:
+            parts.append(
+                f"<text x='{mid}' y='{y + 15}' font-size='10' text-anchor='middle' fill='#556'>"
+                f"{escape('seq=' + tail)}</text>"
+            )
         if m.note:
             parts.append(
-                f"<text x='{mid}' y='{y + 16}' font-size='11' font-style='italic' text-anchor='middle' "
+                f"<text x='{mid}' y='{y + 30}' font-size='11' font-style='italic' text-anchor='middle' "
                 f"fill='{color}'>{escape(m.note)}</text>"
             )
     parts.append("</svg>")

@@ -1,0 +1,130 @@
+"""`kplab repro`: the seed scenario's four variants side by side (what `make demo` runs)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from kplab.repro.run import run_variants
+from kplab.repro.variants import VARIANTS
+from kplab.scenario.load import builtin, builtin_text, load_file
+from kplab.scenario.schema import Scenario
+
+TITLES = {
+    "as_is": "as is",
+    "control": "control (pod IPs, no NAT)",
+    "drop_invalid": "fix: drop INVALID",
+    "be_liberal": "fix: be_liberal=1",
+}
+ROWS = [
+    ("completed", "downloads completed"),
+    ("reset", "downloads reset (ECONNRESET)"),
+    ("timed_out", "downloads timed out"),
+    ("server_resets", "server connections reset"),
+    ("client_rsts", "RSTs sent by clients"),
+    ("unnated_escapes", "packets that left un-NATed"),
+]
+
+
+def load_scenario(file: str | None, seed: int | None) -> Scenario:
+    scenario = load_file(file) if file else builtin()
+    return replace(scenario, seed=seed) if seed is not None else scenario
+
+
+@click.command()
+@click.option(
+    "-f",
+    "--file",
+    "scenario_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Run your own scenario instead of the embedded seed scenario.",
+)
+@click.option("--seed", type=int, default=1, show_default=True, help="Seeds everything.")
+@click.option("--show-scenario", is_flag=True, help="Print the scenario YAML that would run, and exit.")
+@click.option(
+    "--explain", is_flag=True, help="Tell the story of one reset connection, next to a healthy one."
+)
+@click.option(
+    "--diagram",
+    "diagram_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="With --explain: write both flows as SVG and Mermaid files into DIR.",
+)
+@click.option(
+    "--pcap",
+    "pcap_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write the captures of the run into DIR/<variant>/<node>.pcapng.",
+)
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
+def repro(scenario_file: str | None, seed: int, show_scenario: bool, explain: bool, diagram_dir: Path | None,
+          pcap_dir: Path | None, output: str) -> None:  # fmt: skip
+    """Reproduce the intermittent connection reset of ClusterIP downloads, with the control case and
+    both fixes, from the same workload and seed."""
+    if show_scenario:
+        click.echo(Path(scenario_file).read_text() if scenario_file else builtin_text(), nl=False)
+        return
+    scenario = load_scenario(scenario_file, seed)
+    result = _run(scenario, pcap_dir, output == "text" and sys.stdout.isatty())
+    story = None
+    if explain or diagram_dir is not None:
+        from kplab.repro.explain import explain as tell
+
+        story = tell(scenario, diagram_dir)
+        result["explain"] = story.as_json()
+    if output == "json":
+        click.echo(json.dumps(result, indent=2, sort_keys=True))
+        return
+    print_table(result)
+    if story is not None:
+        story.print(Console())
+
+
+def _run(scenario: Scenario, pcap_dir: Path | None, show_progress: bool) -> dict[str, Any]:
+    if not show_progress:
+        return run_variants(scenario, pcap_dir=pcap_dir)
+    with Progress(TextColumn("{task.description:<14}"), BarColumn(), TextColumn("{task.fields[t]}"),
+                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:  # fmt: skip
+        tasks = {name: bar.add_task(name, total=scenario.duration_ns, t="") for name in VARIANTS}
+
+        def tick(name: str, now: int, until: int) -> None:
+            bar.update(tasks[name], completed=now, t=f"{now / 1e9:.1f} s simulated")
+
+        return run_variants(scenario, pcap_dir=pcap_dir, progress=tick)
+
+
+def print_table(result: dict[str, Any]) -> None:
+    console = Console()
+    variants = result["variants"]
+    table = Table(title=f"{result['scenario']} (seed {result['seed']}): same downloads, four variants")
+    table.add_column("")
+    for name in variants:
+        table.add_column(TITLES.get(name, name), justify="right")
+    for key, label in ROWS:
+        cells = []
+        for v in variants.values():
+            value = v[key]
+            bad = key in ("reset", "timed_out", "server_resets", "unnated_escapes") and value > 0
+            cells.append(f"[bold red]{value}[/]" if bad else str(value))
+        table.add_row(label, *cells)
+    reasons = sorted({r for v in variants.values() for r in v["invalid_by_reason"]})
+    for reason in reasons:
+        table.add_row(
+            f"INVALID: {reason}", *(str(v["invalid_by_reason"].get(reason, 0)) for v in variants.values())
+        )
+    console.print(table)
+    console.print(
+        f"{result['sim_seconds']:.2f} s simulated per variant, {result['packets']} packets, "
+        f"{result['wall_seconds']:.1f} s wall"
+    )
