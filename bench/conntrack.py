@@ -29,8 +29,8 @@ def _flow(ct: Conntrack, i: int, now: int) -> tuple[Packet, Packet]:
     return data, reply
 
 
-def established_rate(n: int = 200_000) -> float:
-    ct = Conntrack(PROFILE_6_1, Sysctls(), random.Random(1))
+def established_rate(n: int = 200_000, fast_path: bool = True) -> float:
+    ct = Conntrack(PROFILE_6_1, Sysctls(), random.Random(1), fast_path=fast_path)
     data, reply = _flow(ct, 0, S)
     lookup = ct.lookup
     start = time.perf_counter()
@@ -70,7 +70,8 @@ def bytes_per_entry(n: int) -> float:
 
 
 def run() -> str:
-    est = established_rate()
+    est = max(established_rate() for _ in range(3))
+    general = max(established_rate(fast_path=False) for _ in range(3))
     ins = insert_rate()
     mem_100k = bytes_per_entry(100_000)
     mem_1m = bytes_per_entry(1_000_000)
@@ -80,7 +81,8 @@ def run() -> str:
             "",
             "| measure | result | target |",
             "|---|---|---|",
-            f"| established packets/s (data + ACK, window checks on) | {est:,.0f} | >= 500,000 |",
+            f"| established packets/s (data + ACK, window checks on), best of 3 | {est:,.0f} | >= 500,000 |",
+            f"| same, general path only (fast path off) | {general:,.0f} | - |",
             f"| new-flow inserts/s (SYN lookup + confirm) | {ins:,.0f} | - |",
             f"| bytes per entry, 100k ESTABLISHED entries (tracemalloc) | {mem_100k:,.0f} | <= 400 |",
             f"| bytes per entry, 1M ESTABLISHED entries (tracemalloc) | {mem_1m:,.0f} | <= 400 |",

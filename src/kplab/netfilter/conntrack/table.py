@@ -23,6 +23,7 @@ from kplab.netfilter.conntrack.entry import (
 from kplab.netfilter.conntrack.other import ECHO_REPLY_OF, ICMP_ERRORS, icmp_key, timeout_for, udp_packet
 from kplab.netfilter.conntrack.profiles import PROFILE_6_1, Profile, S, Sysctls
 from kplab.netfilter.conntrack.tcp import KILLED, REPEAT, tcp_error, tcp_new, tcp_packet
+from kplab.netfilter.conntrack.tcp_fast import established_ack
 from kplab.netfilter.conntrack.tcp_window import ACCEPT, IGNORE
 from kplab.netfilter.ctview import CtView, FiveTuple, Nat
 from kplab.packet import ICMP, TCP, UDP, Packet
@@ -36,6 +37,7 @@ NEW, ESTABLISHED, RELATED, INVALID, UNTRACKED, DROP = (
     "DROP",
 )
 TABLE_FULL = "table full, dropping packet"
+_SEEN_AND_ASSURED = IPS_SEEN_REPLY | IPS_ASSURED
 
 
 @dataclass(slots=True)
@@ -119,6 +121,7 @@ class Conntrack:
     sysctls: Sysctls = field(default_factory=Sysctls)
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     stats: CtStats = field(default_factory=CtStats)
+    fast_path: bool = True  # tcp_fast for in-window ACKs on established entries (tests turn it off)
 
     def __post_init__(self) -> None:
         self._table: dict[int, Entry] = {}  # both tuples of every confirmed entry
@@ -146,8 +149,8 @@ class Conntrack:
             if pkt.icmp_type in ICMP_ERRORS:
                 return self._icmp_error(pkt, now_ns)
             key = icmp_key(pkt)
-        else:
-            key = pack(pkt.src, pkt.dst, proto, pkt.sport, pkt.dport)
+        else:  # entry.pack, inlined: this is the per-packet path
+            key = (((((pkt.src << 32) | pkt.dst) << 16 | pkt.sport) << 16 | pkt.dport) << 8) | proto
         for _ in range(2):  # a reopen (-NF_REPEAT) looks the packet up once more
             entry = self._table.get(key)
             if entry is not None and entry.timeout_ns <= now_ns:
@@ -156,6 +159,22 @@ class Conntrack:
             if entry is None:
                 return self._new(pkt, key, hook, now_ns)
             direction = 0 if key == entry.orig_key else 1
+            ti = entry.tcp
+            if (
+                self.fast_path
+                and ti is not None
+                and entry.status & _SEEN_AND_ASSURED == _SEEN_AND_ASSURED
+                and established_ack(
+                    entry,
+                    ti,
+                    direction,
+                    pkt,
+                    self.timeouts,
+                    self.sysctls.nf_conntrack_tcp_max_retrans,
+                    now_ns,
+                )
+            ):
+                return CtResult(ESTABLISHED, entry, direction)
             result = self._track(entry, direction, pkt, now_ns)
             if result is not None:
                 return result
