@@ -167,6 +167,14 @@ SEQUENCES: dict[str, list[dict[str, Any]]] = {
         r("R", 1),
         o("S", 9000, 0, 64240),
     ],
+    "rst_out_of_window_while_closing": [*HANDSHAKE, o("FA", 101, 1), r("A", 1, 102), o("R", 102 + 5_000_000)],
+    "regress-pickup-then-client-port-remap": [
+        *HANDSHAKE,
+        delete,
+        r("A", 1, 101),
+        o("A", 101, 1),
+        r("A", 1, 101),
+    ],
     "data_zero_window": [*HANDSHAKE, o("A", 101, 1, win=0), r("PA", 1, 101, length=1)],
 }
 OPTIONS: dict[str, dict[str, Any]] = {
