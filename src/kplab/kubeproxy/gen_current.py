@@ -7,136 +7,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kplab.kubeproxy.endpoints import Categorized, EndpointInfo, categorize
+from kplab.kubeproxy.gen_toplevel import (
+    NFACCT_LOCALHOST_NP,
+    write_forward,
+    write_localnet_firewall,
+    write_nodeports_jump,
+    write_postrouting,
+    write_top_chains,
+)
 from kplab.kubeproxy.ipaddr import in_cidr
 from kplab.kubeproxy.names import SERVICE_CHAIN_PREFIXES, port_proto_hash, sep_chain
 from kplab.kubeproxy.resolve import NodeContext, SvcPort
 from kplab.kubeproxy.writer import Buffer, Discard, RestoreWriter, ServiceSink, chain_line, q
 
-NFACCT_INVALID = "ct_state_invalid_dropped_pkts"
-NFACCT_LOCALHOST_NP = "localhost_nps_accepted_pkts"
-NODEPORTS_COMMENT = q("kubernetes service nodeports; NOTE: this must be the last rule in this chain")
-
 
 def probability(n: int) -> str:
     """`computeProbability`: `fmt.Sprintf("%0.10f", 1.0/float64(n))`."""
     return f"{1.0 / n:0.10f}"
-
-
-def write_top_chains(w: RestoreWriter) -> None:
-    for name in (
-        "KUBE-SERVICES",
-        "KUBE-EXTERNAL-SERVICES",
-        "KUBE-FORWARD",
-        "KUBE-NODEPORTS",
-        "KUBE-PROXY-FIREWALL",
-    ):
-        w.filter_chains.write([chain_line(name)])
-    for name in ("KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"):
-        w.nat_chains.write([chain_line(name)])
-
-
-def write_postrouting(w: RestoreWriter, ctx: NodeContext) -> None:
-    """KUBE-POSTROUTING: RETURN unmarked, clear the mark (PR #92035), MASQUERADE."""
-    m = ctx.mark
-    w.nat_rules.write(["-A", "KUBE-POSTROUTING", "-m", "mark", "!", "--mark", f"{m}/{m}", "-j", "RETURN"])
-    w.nat_rules.write(["-A", "KUBE-POSTROUTING", "-j", "MARK", "--xor-mark", m])
-    rule = [
-        "-A",
-        "KUBE-POSTROUTING",
-        "-m",
-        "comment",
-        "--comment",
-        q("kubernetes service traffic requiring SNAT"),
-    ]
-    rule += ["-j", "MASQUERADE"] + (["--random-fully"] if ctx.env.has_random_fully else [])
-    w.nat_rules.write(rule)
-    w.nat_rules.write(["-A", "KUBE-MARK-MASQ", "-j", "MARK", "--or-mark", m])
-
-
-def write_localnet_firewall(w: RestoreWriter, ctx: NodeContext) -> None:
-    """KUBE-FIREWALL's anti-martian rule, only with localhostNodePorts (issue #90259)."""
-    if not ctx.localhost_node_ports:
-        return
-    w.filter_chains.write([chain_line("KUBE-FIREWALL")])
-    w.filter_rules.write(
-        [
-            "-A",
-            "KUBE-FIREWALL",
-            "-m",
-            "comment",
-            "--comment",
-            q("block incoming localnet connections"),
-            "-d",
-            "127.0.0.0/8",
-            "!",
-            "-s",
-            "127.0.0.0/8",
-            "-m",
-            "conntrack",
-            "!",
-            "--ctstate",
-            "RELATED,ESTABLISHED,DNAT",
-            "-j",
-            "DROP",
-        ]
-    )
-
-
-def write_nodeports_jump(w: RestoreWriter, ctx: NodeContext) -> None:
-    """The last rule of nat KUBE-SERVICES: LOCAL destinations, or each nodePortAddresses IP."""
-    head = ["-A", "KUBE-SERVICES", "-m", "comment", "--comment", NODEPORTS_COMMENT]
-    if ctx.node_port_match_all:
-        dest = ["-m", "addrtype", "--dst-type", "LOCAL"]
-        if not ctx.localhost_node_ports:
-            dest += ["!", "-d", "127.0.0.0/8"]
-        w.nat_rules.write([*head, *dest, "-j", "KUBE-NODEPORTS"])
-        return
-    for ip in ctx.node_port_ips:
-        if ip.startswith("127.") and not ctx.localhost_node_ports:
-            continue  # "--nodeport-addresses includes localhost but --iptables-localhost-nodeports=false"
-        w.nat_rules.write([*head, "-d", ip, "-j", "KUBE-NODEPORTS"])
-
-
-def write_forward(w: RestoreWriter, ctx: NodeContext) -> None:
-    """KUBE-FORWARD: the INVALID drop (PR #74840; omitted when be_liberal, PR #120412; nfacct, PR #122812)."""
-    if not ctx.liberal:
-        rule = ["-A", "KUBE-FORWARD", "-m", "conntrack", "--ctstate", "INVALID"]
-        if NFACCT_INVALID in ctx.env.nfacct:
-            rule += ["-m", "nfacct", "--nfacct-name", NFACCT_INVALID]
-        w.filter_rules.write([*rule, "-j", "DROP"])
-    m = ctx.mark
-    w.filter_rules.write(
-        [
-            "-A",
-            "KUBE-FORWARD",
-            "-m",
-            "comment",
-            "--comment",
-            q("kubernetes forwarding rules"),
-            "-m",
-            "mark",
-            "--mark",
-            f"{m}/{m}",
-            "-j",
-            "ACCEPT",
-        ]
-    )
-    w.filter_rules.write(
-        [
-            "-A",
-            "KUBE-FORWARD",
-            "-m",
-            "comment",
-            "--comment",
-            q("kubernetes forwarding conntrack rule"),
-            "-m",
-            "conntrack",
-            "--ctstate",
-            "RELATED,ESTABLISHED",
-            "-j",
-            "ACCEPT",
-        ]
-    )
 
 
 @dataclass(slots=True)
