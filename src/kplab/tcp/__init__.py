@@ -1,6 +1,6 @@
 """Linux-like TCP endpoints, sans-IO (`TcpStack`), and their simulator binding (`TcpHost`)."""
 
-from kplab.tcp.config import TcpConfig
+from kplab.tcp.config import TcpConfig, window_scale_for
 from kplab.tcp.conn import Connection
 from kplab.tcp.counters import TcpCounters
 from kplab.tcp.host import TcpApp, TcpHost
@@ -21,4 +21,5 @@ __all__ = [
     "TcpHost",
     "TcpStack",
     "TcpState",
+    "window_scale_for",
 ]

@@ -16,12 +16,12 @@ def process_ack(c: Connection, p: Packet, seq: int, now_ns: int) -> bool:
         _update_window(c, p, seq, c.snd_una)  # nothing in flight: the pure receiver's fast path
         return True
     ack = unwrap(p.ack, c.snd_una)
-    if ack > c.snd_nxt:
-        if c.state != TcpState.ESTABLISHED:
+    if ack > c.snd_nxt:  # RFC 5961 5.2; older kernels drop it silently when ESTABLISHED
+        if c.cfg.challenge_ack_unsent_data or c.state != TcpState.ESTABLISHED:
             c.send_challenge_ack(now_ns)
         return False
     if ack < c.snd_una:
-        if ack < c.snd_una - c.max_window:
+        if ack < c.snd_una - min(c.max_window, c.snd_una - c.iss - 1):  # too old (bytes_acked bound)
             c.send_challenge_ack(now_ns)
             return False
         return True  # old ACK: data in it is still processed

@@ -11,7 +11,7 @@ from kplab.sim.scheduler import MS, SECOND
 class TcpConfig:
     mss: int = 1460  # advertised MSS (interface MTU 1500)
     rcvbuf_bytes: int = 262144  # receive buffer (no autotuning); the advertised window is its free space
-    wscale: int = 7  # our window scale shift (Linux picks 7 for tcp_rmem[2]=6 MiB)
+    wscale: int = 7  # our window scale shift: see window_scale_for() (7 up to 6.x, 10 on 6.18)
     window_scaling: bool = True  # net.ipv4.tcp_window_scaling
     sack: bool = True  # net.ipv4.tcp_sack
     initial_cwnd: int = 10  # TCP_INIT_CWND
@@ -29,7 +29,15 @@ class TcpConfig:
     fin_timeout_ns: int = 60 * SECOND  # net.ipv4.tcp_fin_timeout (orphaned FIN_WAIT2)
     invalid_ratelimit_ns: int = 500 * MS  # net.ipv4.tcp_invalid_ratelimit
     challenge_ack_limit: int = 2**31 - 1  # net.ipv4.tcp_challenge_ack_limit (1000 before v6.0)
+    challenge_ack_unsent_data: bool = True  # RFC 5961 5.2 for SEG.ACK > SND.NXT (recent kernels, 6.18)
     port_low: int = 32768  # net.ipv4.ip_local_port_range
     port_high: int = 60999
     backlog: int = 4096  # net.core.somaxconn
     max_cwnd: int = 100_000
+
+
+def window_scale_for(tcp_rmem_max: int, rmem_max: int) -> int:
+    """The shift Linux offers in its SYN (`tcp_select_initial_window`): ilog2 of the largest
+    receive buffer minus 15, at most 14. tcp_rmem[2] = 6 MiB gives 7; 32 MiB (6.18) gives 10."""
+    space = max(tcp_rmem_max, rmem_max)
+    return max(0, min(14, space.bit_length() - 1 - 15))
