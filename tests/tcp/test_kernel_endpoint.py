@@ -44,6 +44,8 @@ CASES: dict[str, list[Inject]] = {
     "FIN, then RST at RCV.NXT-1 in CLOSE_WAIT: reset (EPIPE)": [Inject(F | A, 0, 0), Inject(R, 0)],
     "FIN, then RST at RCV.NXT in CLOSE_WAIT: reset": [Inject(F | A, 0, 0), Inject(R, 1)],
     "FIN, then RST at RCV.NXT+1 in CLOSE_WAIT: challenge ACK": [Inject(F | A, 0, 0), Inject(R, 2)],
+    "zero-window probe (SEQ = RCV.NXT-1): ACK": [Inject(A, -1, 0)],
+    "two probes 0.25 s apart: the second ACK is rate limited": [Inject(A, -1, 0), Inject(A, -1, 0)],
     # 0.25 s apart: the second challenge ACK falls within tcp_invalid_ratelimit (500 ms)
     "ACK of unsent data twice: rate limited": [Inject(A, 0, 10**5), Inject(A, 0, 10**5)],
 }
