@@ -113,3 +113,13 @@ def test_invalid_flag_combinations() -> None:
 def test_host_profile_follows_the_release() -> None:
     assert get_profile("host", "6.18.44-fc").window_ignore
     assert not get_profile("host", "5.15.0-91-generic").window_ignore
+
+
+def test_rst_answering_an_ignored_syn_must_come_from_the_other_side_on_6_18() -> None:
+    released = run("rst_same_dir_after_ignored_syn", PROFILE_6_1)[6]
+    assert released["entry"]["state"] == "CLOSE"  # 6.1 as released: window check skipped
+    host = run("rst_same_dir_after_ignored_syn", get_profile("host", "6.18.44"))[6]
+    assert (host["ctstate"], host["reason"]) == (
+        "INVALID",
+        "ACK is over upper bound 3000000002 (ACKed data not seen yet)",
+    )

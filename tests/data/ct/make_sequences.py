@@ -175,6 +175,12 @@ SEQUENCES: dict[str, list[dict[str, Any]]] = {
         o("A", 101, 1),
         r("A", 1, 101),
     ],
+    # a RST from the same side as an ignored SYN, acking that SYN (absolute ack = client ISN + 7001)
+    "rst_same_dir_after_ignored_syn": [
+        *HANDSHAKE,
+        o("S", 7000, 0, 64240, opts=OPTS),
+        o("RA", 101, (1_000_000 + 7001 - 3_000_000_000) % 2**32),
+    ],
     "data_zero_window": [*HANDSHAKE, o("A", 101, 1, win=0), r("PA", 1, 101, length=1)],
 }
 OPTIONS: dict[str, dict[str, Any]] = {

@@ -48,6 +48,11 @@ class Profile:
     udp_stream_after_2s: bool
     # Reason texts: "6" (nf_tcp_log_invalid with bounds) or "5" ("nf_ct_tcp: ..." strings).
     reason_style: str
+    # "do not force CLOSE on invalid-seq RST without direction check" (2025): a RST skips the
+    # window check as the answer to an ignored SYN only if it comes from the SYN's other side.
+    # Seen on 6.18.44 in the lab; the exact first release is not pinned down, so only `host`
+    # profiles for >= 6.18 turn it on.
+    rst_ignored_syn_answer_other_dir: bool = False
 
 
 PROFILE_5_4 = Profile(
@@ -94,7 +99,7 @@ def profile_for_release(release: str) -> Profile:
         raise InputError(f"cannot read a kernel version from {release!r}")
     version = (int(m.group(1)), int(m.group(2)))
     base = PROFILE_6_1 if version >= (6, 1) else PROFILE_5_4
-    return replace(base, name=f"host ({release})")
+    return replace(base, name=f"host ({release})", rst_ignored_syn_answer_other_dir=version >= (6, 18))
 
 
 def get_profile(name: str, host_release: str | None = None) -> Profile:

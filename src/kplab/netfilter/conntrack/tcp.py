@@ -224,8 +224,9 @@ def _rst_checks(
             return new_state, False, None  # the RST ends a train of this side's segments
         new_state = old_state  # inexact RST: keep the state for a possible challenge ACK
     ack = pkt.ack & M
+    other_dir_ok = not profile.rst_ignored_syn_answer_other_dir or ti.last_dir != direction
     answers_ignored = (
-        (entry.status & IPS_SEEN_REPLY and ti.last_index == Index.SYN)
+        (entry.status & IPS_SEEN_REPLY and ti.last_index == Index.SYN and other_dir_ok)
         or (not entry.status & IPS_ASSURED and ti.last_index == Index.ACK)
     ) and ack == ti.last_end
     if answers_ignored:
