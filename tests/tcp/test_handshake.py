@@ -91,7 +91,7 @@ def test_close_with_unread_data_sends_rst() -> None:
     assert client.unread == 500
     a.close(client, 0)
     (rst,) = take(a)
-    assert rst.flags == TcpFlags.RST | TcpFlags.ACK
+    assert rst.flags == TcpFlags.RST | TcpFlags.ACK and rst.notes == ["RST: closed with unread data"]
     assert a.ctr.TCPAbortOnClose == 1 and a.ctr.EstabResets == 1
     b.input(rst, 0)
     assert server.state == TcpState.CLOSE and server.error == errno.ECONNRESET

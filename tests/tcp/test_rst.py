@@ -82,6 +82,7 @@ def test_rst_in_window_but_inexact_gets_challenge_ack() -> None:
     assert ack.flags == AK
     assert ack.seq == server.snd_nxt & MASK and ack.ack == server.rcv_nxt & MASK  # type: ignore[attr-defined]
     assert ctr.TCPChallengeACK == 1 and ctr.EstabResets == 0  # type: ignore[attr-defined]
+    assert ack.notes == ["challenge ACK: RST in window but SEQ != RCV.NXT (+1)"]  # a capture comment
 
 
 def test_rst_outside_window_is_dropped_silently() -> None:

@@ -18,11 +18,11 @@ def process_ack(c: Connection, p: Packet, seq: int, now_ns: int) -> bool:
     ack = unwrap(p.ack, c.snd_una)
     if ack > c.snd_nxt:  # RFC 5961 5.2; older kernels drop it silently when ESTABLISHED
         if c.cfg.challenge_ack_unsent_data or c.state != TcpState.ESTABLISHED:
-            c.send_challenge_ack(now_ns)
+            c.send_challenge_ack(now_ns, "ACK of unsent data (SEG.ACK > SND.NXT)")
         return False
     if ack < c.snd_una:
         if ack < c.snd_una - min(c.max_window, c.snd_una - c.iss - 1):  # too old (bytes_acked bound)
-            c.send_challenge_ack(now_ns)
+            c.send_challenge_ack(now_ns, "ACK too old (below SND.UNA - window)")
             return False
         return True  # old ACK: data in it is still processed
     prior_in_flight = c.packets_out - (c.sacked_out + c.lost_out) + c.retrans_out

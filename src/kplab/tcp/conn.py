@@ -317,8 +317,8 @@ class Connection:
         self.ctr.OutSegs += 1
         self.out.append(pkt)
 
-    def send_active_reset(self) -> None:
-        """`tcp_send_active_reset`: RST|ACK at SND.NXT."""
+    def send_active_reset(self, why: str) -> None:
+        """`tcp_send_active_reset`: RST|ACK at SND.NXT; `why` becomes the packet's note."""
         pkt = Packet(
             self.laddr,
             self.raddr,
@@ -330,6 +330,7 @@ class Connection:
             self.rcv_nxt & MASK,
             0,
             0,
+            notes=[f"RST: {why}"],
         )
         self.ctr.OutRsts += 1
         self.ctr.OutSegs += 1
@@ -349,14 +350,15 @@ class Connection:
         self.last_oow_ack_ns = now_ns
         return False
 
-    def send_challenge_ack(self, now_ns: int) -> None:
-        """`tcp_send_challenge_ack`: per-socket rate limit, then the per-host limit (RFC 5961)."""
+    def send_challenge_ack(self, now_ns: int, why: str) -> None:
+        """`tcp_send_challenge_ack`: per-socket rate limit, then the per-host limit (RFC 5961).
+        `why` becomes the packet's note (a capture comment)."""
         if self.oow_rate_limited(now_ns, False, "TCPACKSkippedChallenge"):
             return
         if not self.stack.challenge_ack_allowed(now_ns):
             return
         self.ctr.TCPChallengeACK += 1
-        self.send_ack()
+        self.emit(0, self.snd_nxt, 0).notes.append(f"challenge ACK: {why}")
 
     def next_timer_ns(self) -> int:
         """Earliest pending timer deadline, 0 if none."""

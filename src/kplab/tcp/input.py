@@ -83,7 +83,7 @@ def _validate_incoming(c: Connection, p: Packet, seq: int, now_ns: int) -> bool:
             return False
         if flags & SYN:
             c.ctr.TCPSYNChallenge += 1
-            c.send_challenge_ack(now_ns)
+            c.send_challenge_ack(now_ns, "SYN outside the window")
         elif not c.oow_rate_limited(now_ns, p.length > 0, "TCPACKSkippedSeq"):
             c.send_ack()
         return False
@@ -91,14 +91,14 @@ def _validate_incoming(c: Connection, p: Packet, seq: int, now_ns: int) -> bool:
         if seq == c.rcv_nxt or (c.ooo and c.sack_ok and seq == max(e for _s, e in c.ooo)):
             tcp_reset(c)
         else:
-            c.send_challenge_ack(now_ns)
+            c.send_challenge_ack(now_ns, f"RST in window but SEQ != RCV.NXT ({(seq - c.rcv_nxt):+d})")
         return False
     if flags & SYN:
         if c.state == TcpState.SYN_RECV and seq == c.rcv_nxt - 1:
             c.send_syn(with_ack=True)  # retransmitted SYN: SYN-ACK again
             return False
         c.ctr.TCPSYNChallenge += 1
-        c.send_challenge_ack(now_ns)
+        c.send_challenge_ack(now_ns, "SYN on a synchronized connection")
         return False
     return True
 
@@ -163,7 +163,7 @@ def _our_fin_acked(c: Connection, now_ns: int) -> bool:
 def _abort_on_data(c: Connection) -> None:
     """Data for a socket the application has closed: reset (LINUX_MIB_TCPABORTONDATA)."""
     c.ctr.TCPAbortOnData += 1
-    c.send_active_reset()
+    c.send_active_reset("data for a closed socket")
     c.done(0)
 
 

@@ -96,7 +96,7 @@ class TcpStack:
             return
         if conn.unread and state in (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT, TcpState.FIN_WAIT1):
             self.ctr.TCPAbortOnClose += 1
-            conn.send_active_reset()
+            conn.send_active_reset("closed with unread data")
             conn.done(0)
             return
         if conn.fin_queued:
