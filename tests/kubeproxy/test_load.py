@@ -139,3 +139,17 @@ def test_main_is_importable_for_the_console_script() -> None:
 
 def test_input_error_has_exit_code_2() -> None:
     assert InputError.exit_code == 2
+
+
+def test_ruleset_rules_carry_their_manifest_line() -> None:
+    eps = (
+        "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+        "metadata: {name: web-1, labels: {kubernetes.io/service-name: web}}\n"
+        "endpoints: [{addresses: [10.1.1.1]}]\nports: [{name: http, port: 8080}]\n"
+    )
+    ruleset = generate(load_manifest_text("# header\n---\n" + SERVICE + eps, "m.yaml")).ruleset()
+    nat = ruleset.tables["nat"]
+    svc_chain = next(name for name in nat.chains if name.startswith("KUBE-SVC-"))
+    assert {str(rule.source) for rule in nat.chains[svc_chain].rules} == {"m.yaml:3"}
+    postrouting = nat.chains["KUBE-POSTROUTING"].rules[0]
+    assert postrouting.source.file == "<generated>" and postrouting.source.line > 0

@@ -30,9 +30,12 @@ FACTS checked for this package (sources read with the search tools; Apache-2.0, 
   conntrack rules only with clusterCIDR; no health-check-port rule; jump chains including
   INPUT -> KUBE-SERVICES; endpoints from core/v1 Endpoints in object order (endpoints.go);
   ServicePortName `"%s:%s"` (colon kept for unnamed ports).
-- v1.14 = v1.15 without the INVALID rule: taken from the notes (PR #74840 only adds those lines);
-  not re-read at v1.14.
-- kubelet's KUBE-MARK-DROP / KUBE-FIREWALL rules of that era (mark bit 15) are from memory [U].
+- v1.14 = v1.15 without the INVALID rule: PR #74840's only hunk adds those lines (read in the PR
+  thread, merged March 2019 after the v1.14 freeze; the blog says "v1.15+"); v1.14's own
+  proxier.go was not re-read.
+- kubelet's KUBE-MARK-DROP (`-j MARK --set-xmark 0x00008000/0x00008000`) and KUBE-FIREWALL rules
+  (comment "kubernetes firewall for dropping marked packets", prepended OUTPUT then INPUT jumps;
+  `getIPTablesMark` = `%#08x/%#08x`): read in kubelet_network_linux.go `syncNetworkUtil` of that era.
 - iptables-save format: measured on this machine (iptables 1.8.9 nf_tables), see savefmt.py. The
   notes were wrong that comments are always quoted (a bare word stays bare) and did not say that
   `--xor-mark M` prints `--set-xmark M/0x0` or that `--nfacct-name` is followed by two spaces.
