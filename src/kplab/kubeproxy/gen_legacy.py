@@ -34,22 +34,9 @@ def generate_legacy(
         w.filter_chains.write([chain_line(name)])
     for name in ("KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"):
         w.nat_chains.write([chain_line(name)])
-    comment = q("kubernetes service traffic requiring SNAT")
-    w.nat_rules.write(
-        [
-            "-A",
-            "KUBE-POSTROUTING",
-            "-m",
-            "comment",
-            "--comment",
-            comment,
-            "-m",
-            "mark",
-            "--mark",
-            ctx.mark,
-            "-j",
-            "MASQUERADE",
-        ]
+    w.nat_rules.line(
+        '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" '
+        f"-m mark --mark {ctx.mark} -j MASQUERADE"
     )
     w.nat_rules.write(["-A", "KUBE-MARK-MASQ", "-j", "MARK", "--set-xmark", ctx.mark])
     for sp in ports:
@@ -241,33 +228,22 @@ def write_nodeports_jump(w: RestoreWriter, ctx: NodeContext) -> None:
 
 
 def write_forward(w: RestoreWriter, ctx: NodeContext) -> None:
+    """KUBE-FORWARD: the INVALID drop from v1.15 on (PR #74840), accept marked traffic, and with a
+    cluster CIDR accept established traffic from and to pods."""
     if ctx.version is Version.V1_15:
-        w.filter_rules.write(["-A", "KUBE-FORWARD", "-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP"])
-    comment = q("kubernetes forwarding rules")
-    w.filter_rules.write(
-        [
-            "-A",
-            "KUBE-FORWARD",
-            "-m",
-            "comment",
-            "--comment",
-            comment,
-            "-m",
-            "mark",
-            "--mark",
-            ctx.mark,
-            "-j",
-            "ACCEPT",
-        ]
+        w.filter_rules.line("-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP")
+    w.filter_rules.line(
+        '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" '
+        f"-m mark --mark {ctx.mark} -j ACCEPT"
     )
     cidr = ctx.config.cluster_cidr
     if cidr:
-        established = ["-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"]
-        comment = q("kubernetes forwarding conntrack pod source rule")
-        w.filter_rules.write(
-            ["-A", "KUBE-FORWARD", "-s", cidr, "-m", "comment", "--comment", comment, *established]
+        established = "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"
+        w.filter_rules.line(
+            f"-A KUBE-FORWARD -s {cidr} "
+            f'-m comment --comment "kubernetes forwarding conntrack pod source rule" {established}'
         )
-        comment = q("kubernetes forwarding conntrack pod destination rule")
-        w.filter_rules.write(
-            ["-A", "KUBE-FORWARD", "-m", "comment", "--comment", comment, "-d", cidr, *established]
+        w.filter_rules.line(
+            '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack pod destination rule" '
+            f"-d {cidr} {established}"
         )
