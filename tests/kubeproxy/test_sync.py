@@ -3,11 +3,16 @@ included, each compared after the canonical sort with upstream's expected restor
 
 from __future__ import annotations
 
+import sys
+
+import pytest
 import yaml
 
 from kplab.kubeproxy import Version, load_config, load_env, load_manifests
 from kplab.kubeproxy.canon import check_jumps, sort_dump
+from kplab.kubeproxy.savefmt import strip_save_noise
 from kplab.kubeproxy.sync import NatTable, Proxier
+from kplab.lab.netns import Lab
 
 from .fixtures import DATA
 
@@ -57,3 +62,45 @@ def test_legacy_always_syncs_fully_and_deletes_stale_chains() -> None:
     deleted = [line for line in second.rules.lines if line.startswith("-X ")]
     assert deleted and all(line.startswith(("-X KUBE-SVC-", "-X KUBE-SEP-")) for line in deleted)
     assert "ns2/svc2" not in second.rules.restore_text
+
+
+@pytest.mark.kernel
+def test_nine_syncs_against_the_real_kernel(lab: Lab) -> None:
+    """The same nine restore inputs through the real `iptables-restore --noflush` (as kube-proxy
+    runs it): the kernel accepts exactly what NatTable accepts, holds the same nat chains with the
+    same number of rules after every step, and ends equal to the last full sync's rendering."""
+    ns = lab.netns("sync")
+    config, _ = load_config(str(FOLDER / "kube-proxy.yaml"))
+    env = load_env(str(FOLDER / "env.yaml"))
+    proxier = Proxier(config, env)
+    ns.run([sys.executable, "-m", "kplab.kubeproxy.kernel", *sorted(env.nfacct)])
+    steps = yaml.safe_load((FOLDER / "steps.yaml").read_text())["steps"]
+    result = None
+    for step in steps:
+        cluster = load_manifests([str(FOLDER / step["services"]), str(FOLDER / "node.yaml")])
+        if step["step"] == 9:
+            bogus = ["-A", "KUBE-SVC-X27LE4BHSL4DOUIK", "-j", "KUBE-SEP-AYCN5HPXMIRJNJXU"]
+            proxier.nat.chains["KUBE-SVC-X27LE4BHSL4DOUIK"].append(" ".join(bogus))
+            ns.run(["iptables", "-t", "nat", *bogus])
+            failed = proxier.sync(cluster)
+            refused = ns.run(
+                ["iptables-restore", "--noflush", "--counters"], input=failed.rules.restore_text, check=False
+            )
+            assert failed.error is not None and refused.returncode != 0
+        result = proxier.sync(cluster)
+        ns.run(["iptables-restore", "--noflush", "--counters"], input=result.rules.restore_text)
+        real = _nat_chains(ns.run(["iptables-save", "-t", "nat"]).stdout)
+        assert real == {name: len(rules) for name, rules in proxier.nat.chains.items()}, (
+            f"step {step['step']}"
+        )
+    assert result is not None
+    real_save = strip_save_noise(ns.run(["iptables-save"]).stdout)
+    assert real_save == result.rules.save_text().splitlines()
+
+
+def _nat_chains(save: str) -> dict[str, int]:
+    chains = {line[1:].split()[0]: 0 for line in save.splitlines() if line.startswith(":KUBE-")}
+    for line in save.splitlines():
+        if line.startswith("-A KUBE-"):
+            chains[line.split()[1]] += 1
+    return chains
