@@ -8,7 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from kplab.netfilter.conntrack.profiles import Profile, Sysctls
-from kplab.netfilter.conntrack.replay import ISN_ORIG, ISN_REPLY, Node, Step, parse_sequence, replay
+from kplab.netfilter.conntrack.replay import (
+    ISN_ORIG,
+    ISN_REPLY,
+    Node,
+    Step,
+    flow_entry,
+    parse_sequence,
+    replay,
+)
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "ct"
 
@@ -32,7 +40,7 @@ def load_cases() -> list[Case]:
 
 def emulate(case: Case, profile: Profile, client_port: int) -> list[dict[str, Any]]:
     """The emulator's view, step by step, with the invalid counter's delta per step."""
-    sysctls = Sysctls()
+    sysctls = Sysctls(nf_conntrack_acct=1)
     for key, value in case.sysctl.items():
         sysctls.set(key, str(value))
     node = Node(profile, sysctls, drop_invalid=case.drop_invalid, client_port=client_port)
@@ -42,6 +50,8 @@ def emulate(case: Case, profile: Profile, client_port: int) -> list[dict[str, An
         row = replay([step], node, ISN_ORIG, ISN_REPLY)[0]
         row["i"] = i
         row["invalid_delta"] = node.ct.stats.invalid - before
+        entry = flow_entry(node)
+        row["acct"] = list(entry.acct) if entry is not None and entry.acct is not None else None
         out.append(row)
     return out
 
@@ -69,6 +79,8 @@ def compare(emu: list[dict[str, Any]], kern: list[dict[str, Any]], client_port: 
             for key in ("ctstate", "nat"):
                 if e[key] != k[key]:
                     problems.append(f"{where}: {key} emulator={e[key]} kernel={k[key]}")
+        if "acct" in e and e["acct"] != k["acct"]:
+            problems.append(f"{where}: packets/bytes emulator={e['acct']} kernel={k['acct']}")
         ee, ke = e["entry"], k["entry"]
         if (ee["state"], ee["assured"]) != (ke["state"], ke["assured"]):
             problems.append(f"{where}: entry emulator={ee} kernel={ke}")

@@ -68,6 +68,7 @@ class KernelNode:
 
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
+        self.last_acct: list[int] | None = None
         self.client = lab.netns("client")
         self.node = lab.netns("node")
         self.server = lab.netns("server")
@@ -137,6 +138,7 @@ class KernelNode:
     # -- per sequence -------------------------------------------------------------------------
     def configure(self, sysctls: dict[str, int], drop_invalid: bool) -> None:
         defaults = {
+            "nf_conntrack_acct": 1,
             "nf_conntrack_tcp_loose": 1,
             "nf_conntrack_tcp_be_liberal": 0,
             "nf_conntrack_tcp_ignore_invalid_rst": 0,
@@ -168,6 +170,7 @@ class KernelNode:
             for rank, t in enumerate(flow_tuples(client_port))
         }
         found: dict[int, dict[str, Any]] = {}
+        counters: dict[int, list[int]] = {}
         for line in lines:
             fields = line.split()
             rank = first_tuples.get(" ".join(fields[6:10])) if fields[2] == "tcp" else None
@@ -177,8 +180,13 @@ class KernelNode:
                     "timeout_s": int(fields[4]),
                     "assured": "[ASSURED]" in fields,
                 }
+                counters[rank] = [
+                    int(f.split("=")[1]) for f in fields if f.startswith(("packets=", "bytes="))
+                ]
         if found:
+            self.last_acct = counters[min(found)] or None
             return found[min(found)]
+        self.last_acct = None
         return {"state": None, "timeout_s": None, "assured": False}
 
     def send(self, seg: Segment, isn_orig: int, isn_reply: int, client_port: int) -> dict[str, Any]:
@@ -218,6 +226,7 @@ class KernelNode:
             seen = self.send(step, isn_orig, isn_reply, client_port)
             seen["invalid_delta"] = self.invalid_count() - before
             seen["entry"] = self.entry(client_port)
+            seen["acct"] = self.last_acct
             seen["i"] = i
             out.append(seen)
         return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from kplab.netfilter.conntrack import PROFILE_5_4, PROFILE_6_1, Conntrack, Sysctls, listing
+from kplab.netfilter.conntrack import PROFILE_5_4, PROFILE_6_1, Conntrack, Sysctls, listing, stats_line
 from kplab.netfilter.ctview import FiveTuple, Nat
 from kplab.packet import ICMP, TCP, UDP, Packet, ip
 
@@ -140,3 +140,23 @@ def test_listing_like_conntrack_l() -> None:
         "src=10.0.1.2 dst=10.0.0.2 sport=80 dport=40000 mark=0 use=1"
     )
     assert text.endswith("1 flow entries have been shown.")
+
+
+def test_accounting_counts_accepted_packets_and_ip_bytes_per_direction() -> None:
+    ct = Conntrack(PROFILE_6_1, Sysctls(nf_conntrack_acct=1), random.Random(0))
+    handshake(ct, A, 1000)
+    entry = ct.find(FiveTuple(A, B, TCP, 1000, 80))
+    assert entry is not None and entry.acct == [2, 48 + 40, 1, 44]  # SYN: 8 option bytes, SYN/ACK: 4
+    ct.lookup(Packet(A, B, TCP, 1000, 80, 0x01, 1001, 0, 502), "PREROUTING", S)  # INVALID: not counted
+    assert entry.acct[0] == 2
+    line = listing([entry], S).splitlines()[0]
+    assert "dport=80 packets=2 bytes=88 src=" in line and "dport=1000 packets=1 bytes=44 [ASSURED]" in line
+
+
+def test_stats_line_like_conntrack_s() -> None:
+    ct = Conntrack(PROFILE_6_1, Sysctls(), random.Random(0))
+    ct.lookup(Packet(A, B, TCP, 1, 80, 0x01, 5, 0, 100), "PREROUTING", S)
+    assert stats_line(ct.stats) == (
+        "cpu=0   \tfound=0 invalid=1 insert=0 insert_failed=0 drop=0 early_drop=0 error=0 "
+        "search_restart=0 clash_resolve=0 chaintoolong=0"
+    )

@@ -35,6 +35,13 @@ def tcp_options(pkt: Packet) -> bytes:
     return opts + b"\x01" * (-len(opts) % 4)
 
 
+def ip_length(pkt: Packet) -> int:
+    """The IPv4 total length the packet would have on the wire (TCP with its options, UDP, ICMP)."""
+    if pkt.proto == TCP:
+        return 40 + len(tcp_options(pkt)) + pkt.length
+    return 28 + pkt.length + (ip_length(pkt.inner) if pkt.inner is not None else 0)
+
+
 def encode(pkt: Packet, ident: int = 0) -> bytes:
     """IPv4 + TCP bytes for a TCP packet, both checksums filled in."""
     if pkt.proto != TCP:

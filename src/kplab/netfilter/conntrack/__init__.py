@@ -28,12 +28,13 @@ IGNORE/DROP/UNTRACKED. INVALID packets have no entry: no NAT is applied to them.
 
 Also: `ct.delete(FiveTuple)` (conntrack -D), `ct.flush()`, `ct.gc(now_ns)` (expired entries),
 `ct.entries()`, `ct.find(FiveTuple)`, `ct.stats` (CtStats, /proc/net/stat/nf_conntrack names),
-`ct.set_sysctl(key, value)`, `listing(ct.entries(), now_ns, extended)` (conntrack -L).
+`ct.set_sysctl(key, value)`, `listing(ct.entries(), now_ns, extended)` (conntrack -L),
+`stats_line(ct.stats)` (conntrack -S).
 Kernel profiles: `get_profile("5.4" | "6.1" | "host", host_release=uname_r)`.
 """
 
 from kplab.netfilter.conntrack.entry import Entry, TcpInfo, TcpSide
-from kplab.netfilter.conntrack.listing import entry_line, listing
+from kplab.netfilter.conntrack.listing import entry_line, listing, stats_line
 from kplab.netfilter.conntrack.profiles import (
     PROFILE_5_4,
     PROFILE_6_1,
@@ -63,4 +64,5 @@ __all__ = [
     "get_profile",
     "listing",
     "profile_for_release",
+    "stats_line",
 ]

@@ -102,8 +102,9 @@ class Entry:
     mark: int = 0
     tcp: TcpInfo | None = None
     udp_stream_ns: int = 0  # UDP: the time after which a replied flow becomes a stream
-    packets: int = 0
-    bytes: int = 0
+    acct: list[int] | None = (
+        None  # nf_conntrack_acct=1: [orig packets, orig bytes, reply packets, reply bytes]
+    )
 
     @property
     def orig(self) -> FiveTuple:

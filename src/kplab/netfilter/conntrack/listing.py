@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kplab.netfilter.conntrack.entry import IPS_ASSURED, IPS_SEEN_REPLY, Entry
 from kplab.netfilter.conntrack.profiles import S
+from kplab.netfilter.conntrack.table import CtStats
 from kplab.netfilter.conntrack.tcp_table import TcpState
 from kplab.netfilter.ctview import FiveTuple
 from kplab.packet import ICMP, PROTO_NAMES, fmt_ip
@@ -25,10 +26,15 @@ def entry_line(entry: Entry, now_ns: int, extended: bool = False) -> str:
     parts = [f"{name:<8} {entry.proto} {left}"]
     if entry.tcp is not None:
         parts.append(TcpState(entry.tcp.state).name)
+    acct = entry.acct
     parts.append(_tuple_text(entry.orig))
+    if acct is not None:
+        parts.append(f"packets={acct[0]} bytes={acct[1]}")
     if not entry.status & IPS_SEEN_REPLY:
         parts.append("[UNREPLIED]")
     parts.append(_tuple_text(entry.reply))
+    if acct is not None:
+        parts.append(f"packets={acct[2]} bytes={acct[3]}")
     if entry.status & IPS_ASSURED:
         parts.append("[ASSURED]")
     parts.append(f"mark={entry.mark} use=1")
@@ -40,3 +46,20 @@ def listing(entries: list[Entry], now_ns: int, extended: bool = False) -> str:
     lines = [entry_line(e, now_ns, extended) for e in entries]
     lines.append(f"conntrack v1.4.7 (conntrack-tools): {len(entries)} flow entries have been shown.")
     return "\n".join(lines)
+
+
+def stats_line(stats: CtStats) -> str:
+    """`conntrack -S` (conntrack-tools 1.4.7 names; one table, shown as cpu=0)."""
+    names = (
+        ("found", stats.found),
+        ("invalid", stats.invalid),
+        ("insert", stats.insert),
+        ("insert_failed", stats.insert_failed),
+        ("drop", stats.drop),
+        ("early_drop", stats.early_drop),
+        ("error", stats.icmp_error),
+        ("search_restart", stats.search_restart),
+        ("clash_resolve", stats.clashres),
+        ("chaintoolong", stats.chainlength),
+    )
+    return "cpu=0   \t" + " ".join(f"{name}={value}" for name, value in names)

@@ -127,6 +127,7 @@ class Sysctls:
 
     nf_conntrack_max: int = 262144
     nf_conntrack_checksum: int = 1
+    nf_conntrack_acct: int = 0
     nf_conntrack_tcp_loose: int = 1
     nf_conntrack_tcp_be_liberal: int = 0
     nf_conntrack_tcp_ignore_invalid_rst: int = 0

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kplab.errors import InputError, located
+from kplab.netfilter.conntrack.entry import Entry
 from kplab.netfilter.conntrack.profiles import Profile, S, Sysctls
 from kplab.netfilter.conntrack.table import INVALID, Conntrack, CtResult
 from kplab.netfilter.conntrack.tcp_table import TcpState
@@ -197,18 +198,24 @@ class Node:
             self.ct.delete(t)
 
 
-def _entry_report(node: Node) -> dict[str, Any]:
-    """The flow's entry after the packet: the first of `flow_tuples` that is an entry's original tuple."""
+def flow_entry(node: Node) -> Entry | None:
+    """The flow's entry: the first of `flow_tuples` that is some entry's original tuple."""
     for t in flow_tuples(node.client_port):
         entry = node.ct.find(t)
         if entry is not None and entry.orig == t:
-            state = TcpState(entry.tcp.state).name if entry.tcp is not None else None
-            return {
-                "state": state,
-                "timeout_s": max(0, (entry.timeout_ns - node.now_ns) // S),
-                "assured": entry.assured,
-            }
-    return {"state": None, "timeout_s": None, "assured": False}
+            return entry
+    return None
+
+
+def _entry_report(node: Node) -> dict[str, Any]:
+    entry = flow_entry(node)
+    if entry is None:
+        return {"state": None, "timeout_s": None, "assured": False}
+    return {
+        "state": TcpState(entry.tcp.state).name if entry.tcp is not None else None,
+        "timeout_s": max(0, (entry.timeout_ns - node.now_ns) // S),
+        "assured": entry.assured,
+    }
 
 
 def replay(steps: list[Step], node: Node, isn_orig: int, isn_reply: int) -> list[dict[str, Any]]:

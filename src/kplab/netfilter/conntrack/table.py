@@ -22,11 +22,12 @@ from kplab.netfilter.conntrack.entry import (
 )
 from kplab.netfilter.conntrack.other import ECHO_REPLY_OF, ICMP_ERRORS, icmp_key, timeout_for, udp_packet
 from kplab.netfilter.conntrack.profiles import PROFILE_6_1, Profile, S, Sysctls
-from kplab.netfilter.conntrack.tcp import KILLED, REPEAT, tcp_error, tcp_new, tcp_packet
+from kplab.netfilter.conntrack.tcp import KILLED, REPEAT, UNREFRESHED, tcp_error, tcp_new, tcp_packet
 from kplab.netfilter.conntrack.tcp_fast import established_ack
 from kplab.netfilter.conntrack.tcp_window import ACCEPT, IGNORE
 from kplab.netfilter.ctview import CtView, FiveTuple, Nat
 from kplab.packet import ICMP, TCP, UDP, Packet
+from kplab.packet.codec import ip_length
 
 NEW, ESTABLISHED, RELATED, INVALID, UNTRACKED, DROP = (
     "NEW",
@@ -70,6 +71,12 @@ class CtStats:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+def account(acct: list[int], direction: int, pkt: Packet) -> None:
+    """`nf_ct_acct_update`: one more packet and its IP length for this direction."""
+    acct[2 * direction] += 1
+    acct[2 * direction + 1] += ip_length(pkt)
+
+
 @dataclass(slots=True)
 class CtResult:
     """What the tracker decided for one packet.
@@ -87,6 +94,7 @@ class CtResult:
     ignored: bool = False
     verdict: str = "ACCEPT"
     related: bool = False
+    refreshed: bool = True  # False: accepted without refreshing timeout and counters
 
     @property
     def kind(self) -> str:
@@ -174,9 +182,18 @@ class Conntrack:
                     now_ns,
                 )
             ):
+                if entry.acct is not None:
+                    account(entry.acct, direction, pkt)
                 return CtResult(ESTABLISHED, entry, direction)
             result = self._track(entry, direction, pkt, now_ns)
             if result is not None:
+                if (
+                    entry.acct is not None
+                    and result.entry is not None
+                    and result.refreshed
+                    and not result.ignored
+                ):
+                    account(entry.acct, direction, pkt)
                 return result
             self._remove(entry)
         raise AssertionError("reopen repeated twice")  # pragma: no cover
@@ -210,6 +227,10 @@ class Conntrack:
                 return None
             elif action == KILLED:
                 self._remove(entry)
+            elif action == UNREFRESHED:
+                if direction:
+                    entry.status |= IPS_SEEN_REPLY
+                return CtResult(ctstate, entry, direction, refreshed=False)
             else:
                 self.stats.invalid += 1
                 return CtResult(INVALID, reason=reason)
@@ -242,8 +263,12 @@ class Conntrack:
             entry.reply_key = pack(pkt.dst, pkt.src, ICMP, pkt.sport, ECHO_REPLY_OF[pkt.icmp_type])
         elif proto == UDP:
             entry.udp_stream_ns = now_ns + 2 * S
+        if self.sysctls.nf_conntrack_acct:
+            entry.acct = [0, 0, 0, 0]
         result = self._track(entry, 0, pkt, now_ns)
         assert result is not None
+        if entry.acct is not None and result.entry is not None and result.refreshed:
+            account(entry.acct, 0, pkt)
         return result
 
     def _icmp_error(self, pkt: Packet, now_ns: int) -> CtResult:

@@ -41,6 +41,7 @@ from kplab.packet import Packet
 # tcp_packet verdicts beyond ACCEPT/IGNORE/INVALID
 REPEAT = 3  # -NF_REPEAT: the entry was killed, look the packet up again (reopen)
 KILLED = 4  # accepted, then the entry was deleted at once (a RST before any reply)
+UNREFRESHED = 6  # accepted, but neither timeout nor packet counters refreshed (SYN again in SYN_SENT)
 
 _CLOSING = (TcpState.FIN_WAIT, TcpState.CLOSE_WAIT, TcpState.LAST_ACK, TcpState.TIME_WAIT, TcpState.CLOSE)
 
@@ -282,7 +283,7 @@ def _commit(
         if pkt.flags & 0x04:
             return KILLED, None
         if profile.syn_retransmit_keeps_timeout and index == Index.SYN and old_state == TcpState.SYN_SENT:
-            return ACCEPT, None
+            return UNREFRESHED, None
         if (
             profile.pickup_timeout_capped
             and new_state == TcpState.ESTABLISHED
