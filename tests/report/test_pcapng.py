@@ -9,10 +9,13 @@ import struct
 import subprocess
 from pathlib import Path
 
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
 from kplab.apps import DownloadWorkload, FileServer
 from kplab.net import Faults, Link
-from kplab.packet import ICMP, TCP, UDP, Packet, ip
-from kplab.report.pcapng import PcapngWriter, capture_link, interface_mac
+from kplab.packet import ICMP, TCP, UDP, Packet, codec, ip
+from kplab.report.pcapng import PcapngWriter, capture_link, encode_ip, interface_mac
 from kplab.sim import MS, SECOND, Scheduler, derive_rng
 from kplab.tcp import TcpConfig, TcpHost, TcpStack
 
@@ -113,3 +116,38 @@ def test_block_structure_and_nanosecond_timestamps() -> None:
             assert b"hello" in data[offset : offset + length]
         offset += length
     assert types == [0x0A0D0D0A, 1, 6]
+
+
+u32 = st.integers(0, 2**32 - 1)
+u16 = st.integers(0, 2**16 - 1)
+
+
+@given(
+    src=u32, dst=u32, sport=u16, dport=u16, flags=st.integers(0, 255), seq=u32, ack=u32, win=u16,
+    length=st.integers(0, 1500), data=st.binary(max_size=41), mss=st.none() | u16,
+    wscale=st.none() | st.integers(0, 14), sackok=st.booleans(),
+    sack=st.lists(st.tuples(u32, u32), max_size=4),
+)  # fmt: skip
+def test_fast_tcp_encoding_is_the_codec_encoding(
+    src: int, dst: int, sport: int, dport: int, flags: int, seq: int, ack: int, win: int, length: int,
+    data: bytes, mss: int | None, wscale: int | None, sackok: bool, sack: list[tuple[int, int]],
+) -> None:  # fmt: skip
+    pkt = Packet(src, dst, TCP, sport, dport, flags, seq, ack, win, len(data) or length, mss=mss,
+                 wscale=wscale, sackok=sackok, sack=tuple(sack), data=data)  # fmt: skip
+    assume(len(codec.tcp_options(pkt)) <= 40)  # what a TCP header can carry
+    assert encode_ip(pkt) == codec.encode(pkt)
+
+
+@given(src=u32, dst=u32, sport=u16, dport=u16, length=st.integers(0, 600), icmp=st.booleans())
+def test_udp_and_icmp_checksums_verify(
+    src: int, dst: int, sport: int, dport: int, length: int, icmp: bool
+) -> None:
+    udp = Packet(src, dst, UDP, sport, dport, length=length)
+    pkt = Packet(dst, src, ICMP, icmp_type=3, icmp_code=3, inner=udp) if icmp else udp
+    raw = encode_ip(pkt)
+    assert codec.checksum(raw[:20]) == 0
+    if icmp:
+        assert codec.checksum(raw[20:]) == 0 and raw[28:] == encode_ip(udp)[:548]  # quoted, capped
+    else:
+        pseudo = struct.pack("!IIBBH", src, dst, 0, UDP, len(raw) - 20)
+        assert codec.checksum(pseudo + raw[20:]) == 0
