@@ -19,6 +19,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("trace", "trace"),
     ("run", "run"),
     ("repro", "repro"),
+    ("matrix", "matrix_cmd"),
     ("ct", "ct"),
     ("rules", "rules"),
 ]

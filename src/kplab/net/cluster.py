@@ -31,6 +31,7 @@ from kplab.scenario.manifests import cluster_objects, node_rules
 from kplab.scenario.schema import LinkSpec, NodeSpec, Scenario
 from kplab.sim.rng import derive_rng
 from kplab.sim.scheduler import Scheduler
+from kplab.tcp import TcpConfig
 
 
 @dataclass(slots=True)
@@ -88,6 +89,11 @@ def _node(s: Scenario, spec: NodeSpec, sched: Scheduler, objects: KubeObjects) -
     return Node(spec.name, sched, engine, ct, EngineState(derive_rng(s.seed, f"rules/{spec.name}")))
 
 
+def _host(s: Scenario, name: str, node: str, addr: str, sched: Scheduler) -> Pod:
+    tcp = TcpConfig(rcvbuf_bytes=s.tcp_rcvbuf_bytes) if s.tcp_rcvbuf_bytes else TcpConfig()
+    return Pod(name, node, ip(addr), sched, derive_rng(s.seed, f"tcp/{name}"), tcp)
+
+
 def build(s: Scenario) -> EmulatedCluster:
     sched = Scheduler(derive_rng(s.seed, "scheduler"))
     objects = cluster_objects(s)
@@ -103,8 +109,7 @@ def build(s: Scenario) -> EmulatedCluster:
         node.add_route(0, 0, "eth0")
         switch.add_port([(ip(spec.ip), 0xFFFFFFFF), parse_cidr(spec.pod_cidr)], uplink.send_from_b)
     for pspec in s.pods:
-        pod = cluster.pods[pspec.name] = Pod(pspec.name, pspec.node, ip(pspec.ip), sched,
-                                             derive_rng(s.seed, f"tcp/{pspec.name}"))  # fmt: skip
+        pod = cluster.pods[pspec.name] = _host(s, pspec.name, pspec.node, pspec.ip, sched)
         node = cluster.nodes[pspec.node]
         veth = cluster.links[f"{pspec.name}-veth"] = _link(sched, s.seed, f"{pspec.name}-veth", s.pod_link)
         veth.attach(pod.receive, node.receiver(f"veth-{pspec.name}"))
@@ -112,8 +117,7 @@ def build(s: Scenario) -> EmulatedCluster:
         node.add_interface(f"veth-{pspec.name}", None, veth.send_from_b)
         node.add_route(pod.ip, 0xFFFFFFFF, f"veth-{pspec.name}")
     for hspec in s.externals:
-        host = cluster.pods[hspec.name] = Pod(hspec.name, "", ip(hspec.ip), sched,
-                                              derive_rng(s.seed, f"tcp/{hspec.name}"))  # fmt: skip
+        host = cluster.pods[hspec.name] = _host(s, hspec.name, "", hspec.ip, sched)
         wire = cluster.links[f"{hspec.name}-fabric"] = _link(
             sched, s.seed, f"{hspec.name}-fabric", s.fabric_link
         )

@@ -62,6 +62,8 @@ class Node:
         self.local_input: Transmit | None = None
         self.stats = NodeStats()
         self.observers: list[Observer] = []
+        # Called with (packet, in_iface) before a packet that arrives is evaluated (fault injection).
+        self.on_arrival: list[Callable[[Packet, str], None]] = []
         self.annotate = False  # write what the node decided into pkt.notes (pcapng comments)
         self._last: CtResult | None = None
         self.tracker = LinuxTracker(ct, self._on_verdict)
@@ -88,6 +90,8 @@ class Node:
 
     # -- the packet path --------------------------------------------------------------------
     def receive(self, pkt: Packet, in_iface: str) -> None:
+        for hook in self.on_arrival:
+            hook(pkt, in_iface)
         self._evaluate(pkt, Skb(in_iface=in_iface), local_out=False)
 
     def output(self, pkt: Packet) -> None:

@@ -36,6 +36,10 @@ class Pod:
         self.received = 0
         self._uid = 0
 
+    def inject(self, pkt: Packet) -> None:
+        """Send a crafted packet from this pod, as a raw socket would (the TCP stack never sees it)."""
+        self._transmit(pkt)
+
     def _transmit(self, pkt: Packet) -> None:
         if self.out is None:
             raise RuntimeError(f"pod {self.name} has no link")

@@ -215,6 +215,7 @@ def parse(text: str, file: str) -> Scenario:
     if workload_reader is None:
         raise InputError(f"{file}:1: scenario: missing 'workload'")
     links = r.sub("links")
+    tcp = r.sub("tcp")
     scenario = Scenario(
         name=r.get("name", _str),
         seed=r.get("seed", _int, 1),
@@ -226,6 +227,7 @@ def parse(text: str, file: str) -> Scenario:
         nodes=tuple(_node(n) for n in r.items("nodes")),
         pods=tuple(_pod(p) for p in r.items("pods")),
         externals=tuple(_external(h) for h in r.items("externals")),
+        tcp_rcvbuf_bytes=tcp.get("rcvbuf", size_bytes, 0) if tcp else 0,
         services=tuple(_service(s) for s in r.items("services")),
         pod_link=_link(links.sub("pod") if links else None),
         fabric_link=_link(links.sub("fabric") if links else None),
@@ -234,6 +236,8 @@ def parse(text: str, file: str) -> Scenario:
     )
     if links:
         links.done()
+    if tcp:
+        tcp.done()
     r.done()
     _check_references(scenario, data, file)
     return scenario

@@ -94,6 +94,7 @@ class Scenario:
     sysctls: dict[str, int] = field(default_factory=dict)
     pod_link: LinkSpec = LinkSpec()
     fabric_link: LinkSpec = LinkSpec()
+    tcp_rcvbuf_bytes: int = 0  # every host's TCP receive buffer (0: kplab.tcp's default)
     externals: tuple[PodSpec, ...] = ()  # hosts outside the cluster, on the fabric (node "")
     source: str = "<builtin>"
 

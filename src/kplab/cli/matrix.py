@@ -1,0 +1,73 @@
+"""`kplab matrix`: cause x kernel profile x mitigation, from the emulator."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from kplab.repro.causes import CAUSES
+from kplab.repro.matrix import KERNELS, MITIGATIONS, Cell, matrix, to_markdown
+from kplab.scenario.load import builtin, load_file
+
+
+@click.command(name="matrix")
+@click.option(
+    "-f",
+    "--file",
+    "scenario_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The stage scenario (default: the embedded one-download scenario).",
+)
+@click.option(
+    "--cause",
+    "causes",
+    multiple=True,
+    type=click.Choice([c.id for c in CAUSES]),
+    help="Only these rows (repeatable).",
+)
+@click.option("--kernel", "kernels", multiple=True, type=click.Choice(KERNELS), help="Only these profiles.")
+@click.option("-o", "--output", type=click.Choice(["text", "json", "markdown"]), default="text")
+def matrix_cmd(
+    scenario_file: str | None, causes: tuple[str, ...], kernels: tuple[str, ...], output: str
+) -> None:
+    """What each cause does to a ClusterIP download, per kernel profile and mitigation: INVALID seen,
+    escaped un-NATed, client RST, server reset, and how the download ended."""
+    base = load_file(scenario_file) if scenario_file else builtin("matrix")
+    rows = tuple(c for c in CAUSES if not causes or c.id in causes)
+    cells = matrix(base, rows, kernels or KERNELS)
+    if output == "json":
+        payload = {
+            "kernels": list(kernels or KERNELS),
+            "mitigations": list(MITIGATIONS),
+            "causes": [{"id": c.id, "title": c.title, "loose": c.loose} for c in rows],
+            "cells": [c.as_json() for c in cells],
+        }
+        click.echo(json.dumps(payload, indent=2, sort_keys=True))
+    elif output == "markdown":
+        click.echo(to_markdown(cells), nl=False)
+    else:
+        print_matrix(cells)
+
+
+def print_matrix(cells: list[Cell]) -> None:
+    table = Table(title="cause x kernel x mitigation (emulator)", show_lines=True)
+    table.add_column("cause")
+    columns = [(k, m) for k in KERNELS for m in MITIGATIONS if any(c.kernel == k for c in cells)]
+    short = {"none": "none", "drop-invalid": "drop", "be-liberal": "liberal", "both": "both"}
+    for k, m in columns:
+        table.add_column(f"{k}\n{short[m]}")
+    by_key = {(c.cause, c.kernel, c.mitigation): c for c in cells}
+    for cause in dict.fromkeys(c.cause for c in cells):
+        row = []
+        for k, m in columns:
+            c = by_key[(cause, k, m)]
+            style = "bold red" if c.server_reset else ("yellow" if c.ended != "completed" else "green")
+            marks = [f"INV {c.invalid}" if c.invalid else "", f"esc {c.escaped}" if c.escaped else "",
+                     "srv reset" if c.server_reset else ""]  # fmt: skip
+            row.append(f"[{style}]{c.ended}[/]\n" + " ".join(x for x in marks if x))
+        table.add_row(cause, *row)
+    Console().print(table)
