@@ -89,7 +89,10 @@ class TcpHost:
         self._settle(conn)
 
     def _settle(self, conn: Connection | None) -> None:
-        """Flush emitted segments, dispatch application events, re-arm timers."""
+        """Flush emitted segments, dispatch application events, re-arm timers.
+
+        Re-entrant calls (an application reacting to an event, a transmit that delivers back
+        synchronously) only note the connection; the outermost call does the work."""
         if self._busy:
             if conn is not None:
                 self._dirty.append(conn)
@@ -97,36 +100,34 @@ class TcpHost:
         stack = self.stack
         out = stack.out
         events = stack.events
-        if not events and len(out) == 1 and conn is not None:  # the common case, kept cheap
-            pkt = out.pop()
+        if out or events:
             self._busy = True
             try:
-                self._transmit(pkt)
+                self._drain(out, events)
             finally:
                 self._busy = False
-            if not out and not events and not self._dirty:
-                self._arm(conn)
-                return
         if conn is not None:
-            self._dirty.append(conn)
-        self._busy = True
-        try:
-            while out or events:
-                if out:
-                    pkts = out[:]
-                    out.clear()
-                    for pkt in pkts:
-                        self._transmit(pkt)
-                if events:
-                    batch = events[:]
-                    events.clear()
-                    for kind, c in batch:
-                        self._dispatch(kind, c)
-            for c in self._dirty:
+            self._arm(conn)
+        if self._dirty:
+            dirty = self._dirty
+            self._dirty = []
+            for c in dict.fromkeys(dirty):  # deduplicated, in a deterministic order
                 self._arm(c)
-            self._dirty.clear()
-        finally:
-            self._busy = False
+
+    def _drain(self, out: list[Packet], events: list[tuple[TcpEvent, Connection]]) -> None:
+        transmit = self._transmit
+        while True:
+            i = 0
+            while i < len(out):  # a transmit may append more (synchronous delivery back)
+                transmit(out[i])
+                i += 1
+            out.clear()
+            if not events:
+                return
+            batch = events[:]
+            events.clear()
+            for kind, c in batch:
+                self._dispatch(kind, c)
 
     def _dispatch(self, kind: TcpEvent, conn: Connection) -> None:
         self._dirty.append(conn)
