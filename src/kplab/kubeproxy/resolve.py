@@ -92,7 +92,8 @@ def node_context(
     node_ip = primary_node_ip(node)
     cidrs = [c for c in (_np_cidr(c, node_ip) for c in config.node_port_addresses) if c and is_ipv4(c)]
     match_all = not cidrs or "0.0.0.0/0" in cidrs
-    has_loopback = match_all or any(in_cidr("127.0.0.1", c) for c in cidrs)
+    # NewNodePortAddresses: a CIDR whose network is a loopback address or that holds 127.0.0.0
+    has_loopback = match_all or any(c.startswith("127.") or in_cidr("127.0.0.0", c) for c in cidrs)
     ips: list[str] = []
     for cidr in [] if match_all else cidrs:
         for _, addrs in interfaces_of(env, node):
