@@ -100,10 +100,12 @@ def tcp_packet(
         new_state = IG
     if new_state == IG:
         if not _answers_ignored_syn(ti, direction, index, pkt):
-            return _ignored(ti, direction, index, old_state, pkt)
-        resync_from_ignored_syn(ti, direction)
+            return _ignored(ti, direction, index, old_state, pkt, profile)
+        resync_from_ignored_syn(ti, direction, profile.keep_liberal_on_reinit)
         old_state, new_state = TcpState.SYN_SENT, TcpState.SYN_RECV
     if new_state == IV:
+        if profile.reason_style == "5":
+            return INVALID, "invalid state"
         return INVALID, f"packet (index {index}) in dir {direction} invalid, state {TcpState(old_state).name}"
     if new_state == TcpState.TIME_WAIT and _challenge_ack(ti, direction, index, old_state):
         ti.last_flags &= ~EXP_CHALLENGE_ACK
@@ -134,7 +136,9 @@ def tcp_packet(
     return _commit(entry, ti, direction, index, pkt, old_state, new_state, profile, sysctls, timeouts, now_ns)
 
 
-def _ignored(ti: TcpInfo, direction: int, index: int, old_state: int, pkt: Packet) -> tuple[int, str | None]:
+def _ignored(
+    ti: TcpInfo, direction: int, index: int, old_state: int, pkt: Packet, profile: Profile
+) -> tuple[int, str | None]:
     """The sIG branch: note the packet (to resynchronise later), let it pass with its entry."""
     ti.last_index = index
     ti.last_dir = direction
@@ -152,9 +156,12 @@ def _ignored(ti: TcpInfo, direction: int, index: int, old_state: int, pkt: Packe
             ti.last_flags |= SACK_PERM
         if old_state == TcpState.LAST_ACK:
             ti.last_flags |= EXP_CHALLENGE_ACK
-    if old_state == TcpState.SYN_SENT and index == Index.ACK and direction == 1:
-        ti.last_ack = pkt.ack & M
+    challenge = old_state == TcpState.SYN_SENT and index == Index.ACK and direction == 1
+    if challenge and profile.rst_after_challenge_ack_in_syn_sent:
+        ti.last_ack = pkt.ack & M  # a possible challenge ACK to the SYN
     state = TcpState(old_state).name
+    if profile.reason_style == "5":
+        return IGNORE, f"invalid packet ignored in state {state} "
     return IGNORE, f"packet (index {index}) in dir {direction} ignored, state {state}"
 
 
@@ -168,15 +175,19 @@ def _answers_ignored_syn(ti: TcpInfo, direction: int, index: int, pkt: Packet) -
     )
 
 
-def resync_from_ignored_syn(ti: TcpInfo, direction: int) -> None:
-    """Re-initialise the side whose SYN was ignored from the values noted then."""
+def resync_from_ignored_syn(ti: TcpInfo, direction: int, keep_liberal: bool) -> None:
+    """Re-initialise the side whose SYN was ignored from the values noted then; forget the other
+    (5.4 forgets everything, later kernels keep its BE_LIBERAL)."""
     side = ti.side(ti.last_dir)
     side.td_end = side.td_maxend = ti.last_end
     side.td_maxwin = ti.last_win or 1
     side.td_scale = ti.last_wscale
     ti.last_flags &= ~EXP_CHALLENGE_ACK
     side.flags = ti.last_flags
-    ti.side(direction).reset()
+    other = ti.side(direction)
+    other.reset()
+    if not keep_liberal:
+        other.flags = 0
 
 
 def _challenge_ack(ti: TcpInfo, direction: int, index: int, old_state: int) -> bool:
