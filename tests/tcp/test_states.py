@@ -3,6 +3,8 @@ TIME_WAIT reuse by a new SYN, orphaned FIN_WAIT2, data for a closed socket."""
 
 from __future__ import annotations
 
+import itertools
+
 from kplab.packet import TCP, Packet, TcpFlags
 from kplab.sim import SECOND
 from kplab.tcp import TcpConfig, TcpState
@@ -89,3 +91,13 @@ def test_data_for_a_closed_socket_is_answered_with_rst() -> None:
     (rst,) = take(a)
     assert rst.flags == TcpFlags.RST | TcpFlags.ACK and rst.notes == ["RST: data for a closed socket"]
     assert a.ctr.TCPAbortOnData == 1 and client.state == TcpState.CLOSE
+
+
+def test_ephemeral_ports_are_even_and_step_forward_per_destination() -> None:
+    a, _ = stacks()
+    ports = [a.connect(A, B, 80, 0).lport for _ in range(20)]
+    cfg = TcpConfig()
+    assert all(p % 2 == cfg.port_low % 2 for p in ports)  # even offsets from the range start first
+    steps = [(q - p) % (cfg.port_high - cfg.port_low + 1) for p, q in itertools.pairwise(ports)]
+    assert all(2 <= step <= 16 and step % 2 == 0 for step in steps)
+    assert len(set(steps)) > 1

@@ -48,7 +48,7 @@ class TcpStack:
         self.events: list[tuple[TcpEvent, Connection]] = []
         self.conns: dict[Key, Connection] = {}
         self.listeners: dict[tuple[int, int], Listener] = {}
-        self._port_cursor = rng.randrange(cfg.port_low, cfg.port_high + 1)
+        self._port_offsets: dict[tuple[int, int, int], int] = {}  # per destination (table_perturb)
         self._challenge_window_ns = -1
         self._challenge_count = 0
 
@@ -230,11 +230,19 @@ class TcpStack:
         return conn
 
     def _ephemeral_port(self, laddr: int, raddr: int, rport: int) -> int:
+        """`__inet_hash_connect`: from a per-destination offset, ports of even parity first (then
+        odd), in steps of two; the next connect to the same destination starts 2..16 further."""
         low, high = self.cfg.port_low, self.cfg.port_high
         span = high - low + 1
-        for _ in range(span):
-            self._port_cursor = low + (self._port_cursor - low + 1) % span
-            port = self._port_cursor
-            if (laddr, port, raddr, rport) not in self.conns and (laddr, port) not in self.listeners:
-                return port
+        dest = (laddr, raddr, rport)
+        offset = self._port_offsets.get(dest)
+        if offset is None:
+            offset = self.rng.randrange(span)
+        for parity in (0, 1):
+            start = (offset & ~1) | parity
+            for step in range(0, span, 2):
+                port = low + (start + step) % span
+                if (laddr, port, raddr, rport) not in self.conns and (laddr, port) not in self.listeners:
+                    self._port_offsets[dest] = start + step + 2 + 2 * self.rng.randrange(8)
+                    return port
         raise OSError("EADDRNOTAVAIL: no free local port")
