@@ -153,3 +153,26 @@ def test_ruleset_rules_carry_their_manifest_line() -> None:
     assert {str(rule.source) for rule in nat.chains[svc_chain].rules} == {"m.yaml:3"}
     postrouting = nat.chains["KUBE-POSTROUTING"].rules[0]
     assert postrouting.source.file == "<generated>" and postrouting.source.line > 0
+
+
+def test_two_kube_proxy_configurations_are_bad_input() -> None:
+    config = "---\napiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"
+    cluster = load_manifest_text(SERVICE + config + config, "m.yaml")
+    with pytest.raises(InputError, match=r"^m.yaml:doc 3: a second KubeProxyConfiguration"):
+        generate(cluster)
+
+
+def test_unknown_node_name_is_noted() -> None:
+    node = (
+        "---\nkind: Node\nmetadata: {name: a}\nstatus: {addresses: [{type: InternalIP, address: 10.0.0.1}]}\n"
+    )
+    cluster = load_manifest_text(SERVICE + node, "m.yaml")
+    assert any("Node 'b' is not among the manifests" in n for n in generate(cluster, node_name="b").notes)
+    assert not generate(cluster, node_name="a").notes
+
+
+def test_several_nodes_need_a_choice() -> None:
+    nodes = "".join(f"---\nkind: Node\nmetadata: {{name: {n}}}\n" for n in ("a", "b"))
+    cluster = load_manifest_text(SERVICE + nodes, "m.yaml")
+    with pytest.raises(InputError, match=r"several Nodes \(a, b\): say which one with --node"):
+        generate(cluster)

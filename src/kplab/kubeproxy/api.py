@@ -89,11 +89,18 @@ def generate(
     an empty environment; `sysctls` override the environment's (e.g. nf_conntrack_tcp_be_liberal).
     """
     if config is None:
+        if len(cluster.configs) > 1:
+            raise InputError(
+                f"{cluster.configs[1].origin}: a second KubeProxyConfiguration: give one (--config)"
+            )
         config = cluster.configs[0] if cluster.configs else KubeProxyConfig()
     env = env or NodeEnv()
     if sysctls:
         env = replace(env, sysctls=tuple({**dict(env.sysctls), **sysctls}.items()))
     node, name = pick_node(cluster, config, node_name)
+    notes = list(cluster.notes) + _notes(cluster, version)
+    if node is None and name and cluster.nodes:
+        notes.append(f"Node {name!r} is not among the manifests: its primary IP is taken as 127.0.0.1")
     ctx = node_context(version, config, env, node, name)
     ports = service_ports(cluster, ctx)
     if version.legacy:
@@ -101,7 +108,6 @@ def generate(
     else:
         writer, _ = generate_current(ctx, ports)
     lines = full_node_lines(writer, ctx) if full_node else writer.lines()
-    notes = list(cluster.notes) + _notes(cluster, version)
     return GeneratedRules(version, lines.texts, lines.origins, notes, full_node)
 
 
