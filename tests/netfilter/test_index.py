@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kplab.netfilter.engine import Block, TraceEntry, compile_ruleset
+from kplab.netfilter.engine import Block, Fan, TraceEntry, compile_ruleset
 from kplab.netfilter.iptables_save import parse
 from kplab.netfilter.state import EngineState, Env, Skb
 from kplab.packet import TCP, UDP, Packet, ip
@@ -17,7 +17,17 @@ dst = st.sampled_from(["", *(f"-d {a}" for a in ADDRS), *(f"-d {a}/32" for a in 
                        "! -d 10.0.0.1"])  # fmt: skip
 proto = st.sampled_from(["-p tcp", "-p tcp", "-p udp", ""])
 port = st.sampled_from(["", *(f"--dport {p}" for p in PORTS), "--dport 80:443", "! --dport 80"])
-extra = st.sampled_from(["", "", "-s 192.168.0.0/24", "-m mark --mark 0x1/0x1", "! -s 192.168.0.7"])
+extra = st.sampled_from(
+    [
+        "",
+        "",
+        "-s 192.168.0.0/24",
+        "-m mark --mark 0x1/0x1",
+        "! -s 192.168.0.7",
+        "-m statistic --mode random --probability 0.5",
+        "-m comment --comment x -m statistic --mode random --probability 0.25",
+    ]
+)
 target = st.sampled_from(
     ["-j ACCEPT", "-j DROP", "-j RETURN", "-j SUB", "-g SUB", "-j MARK --or-mark 0x1", ""]
 )
@@ -39,9 +49,17 @@ def rule(draw: st.DrawFn, chain: str) -> str:
     return " ".join(w for w in words if w)
 
 
+fan_rule = st.sampled_from(
+    [
+        "-A INPUT -m statistic --mode random --probability 0.5 -j SUB",
+        "-A INPUT -m comment --comment e -m statistic --mode random --probability 0.33 -g SUB",
+    ]
+)
+
+
 @st.composite
 def ruleset_text(draw: st.DrawFn) -> str:
-    main = draw(st.lists(rule("INPUT"), max_size=30))
+    main = draw(st.lists(st.one_of(rule("INPUT"), fan_rule), max_size=30))
     sub = draw(st.lists(rule("SUB"), max_size=8))
     return (
         "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:SUB - [0:0]\n"
@@ -77,6 +95,32 @@ def test_indexed_equals_linear(text: str, pkts: list[tuple[Packet, int]], min_bl
     indexed = compile_ruleset(ruleset, indexed=True, min_block=min_block)
     for pkt, mark in pkts:
         assert run(indexed, pkt, mark) == run(linear, pkt, mark)
+
+
+def test_endpoint_choice_becomes_a_fan_with_the_same_draws() -> None:
+    text = (
+        "*nat\n:PREROUTING ACCEPT [0:0]\n:A - [0:0]\n:B - [0:0]\n:C - [0:0]\n"
+        "-A PREROUTING -m statistic --mode random --probability 0.3333333333 -j A\n"
+        "-A PREROUTING -m comment --comment x -m statistic --mode random --probability 0.5 -j B\n"
+        "-A PREROUTING -j C\n-A A -j MARK --or-mark 1\n-A B -j MARK --or-mark 2\n-A C -j MARK --or-mark 4\n"
+        "COMMIT\n"
+    )
+    ruleset = parse(text, "x")
+    indexed, linear = compile_ruleset(ruleset), compile_ruleset(ruleset, indexed=False)
+    chain = indexed.chain("nat", "PREROUTING")
+    assert (
+        chain is not None and isinstance(chain.steps[0], Fan) and chain.steps[0].fixed == (715827883, 1 << 30)
+    )
+    marks = []
+    for engine in (indexed, linear):
+        state = EngineState.seeded(5)
+        seen = []
+        for _ in range(300):
+            skb = Skb()
+            engine.run_chain(engine.chain("nat", "PREROUTING"), Packet(1, 2), skb, Env(0, state))
+            seen.append(skb.mark)
+        marks.append(seen)
+    assert marks[0] == marks[1] and len(set(marks[0])) >= 3  # after a return, the next draws still run
 
 
 def test_kube_services_chain_becomes_one_block() -> None:

@@ -15,9 +15,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from kplab.errors import located
+from kplab.netfilter.bulk import gc_paused
 from kplab.netfilter.iptables_save import render_rule
-from kplab.netfilter.matches import Pred, compile_matches
-from kplab.netfilter.model import BUILTIN_CHAINS, Chain, Rule, Ruleset, Source
+from kplab.netfilter.matches import Pred, PredCache, compile_matches
+from kplab.netfilter.model import BUILTIN_CHAINS, Chain, Rule, Ruleset, Source, Table
 from kplab.netfilter.state import CONTINUE, RETURN, Env, Skb, Verdict
 from kplab.netfilter.targets import NEVER, Action, compile_target
 from kplab.packet import Packet
@@ -54,7 +55,18 @@ class Block:
     size: int
 
 
-Step = CRule | Block
+@dataclass(slots=True, eq=False)
+class Fan:
+    """A run of rules that each only draw `statistic --mode random` and jump (kube-proxy's choice of
+    an endpoint): the walk makes the same draws, in order, from `fixed` without visiting each rule;
+    `hits[i]` is rule i with its draw done, `rules` the run as written (to resume after a return)."""
+
+    fixed: tuple[int, ...]
+    hits: tuple[CRule, ...]
+    rules: tuple[CRule, ...]
+
+
+Step = CRule | Block | Fan
 
 
 @dataclass(slots=True, eq=False)
@@ -123,14 +135,22 @@ def walk(start: CChain, pkt: Packet, skb: Skb, env: Env, trace: list[TraceEntry]
         elif pos < len(steps):
             step = steps[pos]
             pos += 1
-            if type(step) is Block:  # the fast path: only the rules under the packet's key
-                if step.key_kind == 0:
-                    cands = step.table.get((pkt.dst, pkt.proto, pkt.dport), _EMPTY)
+            step_type = type(step)
+            if step_type is Block:  # the fast path: only the rules under the packet's key
+                if step.key_kind == 0:  # type: ignore[union-attr]
+                    cands = step.table.get((pkt.dst, pkt.proto, pkt.dport), _EMPTY)  # type: ignore[union-attr]
                 else:
-                    cands = step.table.get((pkt.proto, pkt.dport), _EMPTY)
+                    cands = step.table.get((pkt.proto, pkt.dport), _EMPTY)  # type: ignore[union-attr]
                 ci = 0
                 continue
-            crule = step  # type: ignore[assignment]
+            if step_type is Fan:
+                hit = _draw(step, env)  # type: ignore[arg-type]
+                if hit < 0:
+                    continue
+                crule = step.hits[hit]  # type: ignore[union-attr]
+                cands, ci = step.rules, hit + 1  # type: ignore[union-attr]
+            else:
+                crule = step  # type: ignore[assignment]
         else:
             if not stack:
                 return _policy(start, trace)
@@ -167,6 +187,21 @@ def walk(start: CChain, pkt: Packet, skb: Skb, env: Env, trace: list[TraceEntry]
             return verdict
 
 
+def _draw(fan: Fan, env: Env) -> int:
+    """The first rule of the fan whose draw succeeds (`statistic_mt`), or -1."""
+    chooser = env.chooser
+    if chooser is not None:
+        for index, fixed in enumerate(fan.fixed):
+            if chooser(fixed):
+                return index
+        return -1
+    bits = env.state.rng.getrandbits
+    for index, fixed in enumerate(fan.fixed):
+        if bits(31) < fixed:
+            return index
+    return -1
+
+
 def _policy(chain: CChain, trace: list[TraceEntry] | None) -> int:
     if trace is not None:
         name = "ACCEPT" if chain.policy == ACCEPT else "DROP"
@@ -184,26 +219,74 @@ def compile_ruleset(
     `unknown` is the policy for matches and targets kplab does not know ("error", "never-match",
     "always-match"); `indexed` builds the fast path (runs of at least `min_block` keyed rules).
     """
-    from kplab.netfilter.index import MIN_BLOCK, build_steps
+    from kplab.netfilter.index import MIN_BLOCK
 
     block = MIN_BLOCK if min_block is None else min_block
     slots = itertools.count()
-    tables: dict[str, dict[str, CChain]] = {}
-    for table in ruleset.tables.values():
-        live = {name: chain for name, chain in table.chains.items() if name not in table.deleted}
-        chains = {name: _new_chain(table.name, chain) for name, chain in live.items()}
-        for name in BUILTIN_CHAINS.get(table.name, ()):
-            chains.setdefault(name, CChain(name, table.name, ACCEPT, Source("<built-in>", 0)))
-        for name, chain in live.items():
-            chains[name].rules = [
-                _compile_rule(i, rule, table.name, chains, unknown, slots)
-                for i, rule in enumerate(chain.rules, 1)
-            ]
-        _check_loops(chains)
-        for cchain in chains.values():
-            cchain.steps = build_steps(cchain.rules, block) if indexed else list(cchain.rules)
-        tables[table.name] = chains
+    cache: PredCache = {}
+    with gc_paused():
+        tables = {
+            table.name: _compile_table(table, unknown, indexed, block, slots, cache)
+            for table in ruleset.tables.values()
+        }
     return Engine(tables, indexed)
+
+
+def _compile_table(
+    table: Table, unknown: str, indexed: bool, block: int, slots: Iterator[int], cache: PredCache
+) -> dict[str, CChain]:
+    from kplab.netfilter.index import build_steps
+
+    live = {name: chain for name, chain in table.chains.items() if name not in table.deleted}
+    chains = _ChainSet(table.name, live)
+    for name in _walk_order(table.name, live):
+        cchain = chains[name]
+        cchain.rules = [
+            _compile_rule(i, rule, table.name, chains, unknown, slots, cache)
+            for i, rule in enumerate(live[name].rules, 1)
+        ]
+        cchain.steps = build_steps(cchain.rules, block) if indexed else list(cchain.rules)
+    for name in BUILTIN_CHAINS.get(table.name, ()):
+        chains.setdefault(name, CChain(name, table.name, ACCEPT, Source("<built-in>", 0)))
+    _check_loops(chains)
+    return dict(chains)
+
+
+class _ChainSet(dict[str, CChain]):
+    """Compiled chains, each made when first needed, so that it sits next to its rules in memory."""
+
+    def __init__(self, table: str, live: dict[str, Chain]) -> None:
+        super().__init__()
+        self.table = table
+        self.live = live
+
+    def __missing__(self, name: str) -> CChain:
+        made = self[name] = _new_chain(self.table, self.live[name])
+        return made
+
+    def has(self, name: str) -> bool:
+        return name in self.live
+
+
+def _walk_order(table: str, live: dict[str, Chain]) -> list[str]:
+    """Chains in depth-first order of jumps from the built-in chains, then the rest.
+
+    Compiling in this order puts a Service's KUBE-SVC and KUBE-SEP rules next to each other in
+    memory, which is what a packet touches; on large rulesets that halves the cache misses.
+    """
+    order: list[str] = []
+    seen: set[str] = set()
+    stack = [name for name in reversed(BUILTIN_CHAINS.get(table, ())) if name in live]
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        order.append(name)
+        targets = [r.target.name for r in live[name].rules if r.target is not None and r.target.name in live]
+        stack.extend(reversed(targets))
+    order.extend(name for name in live if name not in seen)
+    return order
 
 
 def _new_chain(table: str, chain: Chain) -> CChain:
@@ -212,13 +295,19 @@ def _new_chain(table: str, chain: Chain) -> CChain:
 
 
 def _compile_rule(
-    number: int, rule: Rule, table: str, chains: dict[str, CChain], unknown: str, slots: Iterator[int]
+    number: int,
+    rule: Rule,
+    table: str,
+    chains: _ChainSet,
+    unknown: str,
+    slots: Iterator[int],
+    cache: PredCache,
 ) -> CRule:
-    crule = CRule(number, rule, compile_matches(rule, table, unknown, slots))
+    crule = CRule(number, rule, compile_matches(rule, table, unknown, slots, cache))
     target = rule.target
     if target is None:
         return crule
-    if target.name in chains:
+    if chains.has(target.name):
         crule.kind = K_GOTO if target.goto else K_JUMP
         crule.chain = chains[target.name]
     elif target.goto:

@@ -10,15 +10,22 @@ their order: first-match semantics are exactly those of the linear walk (propert
 it in tests/netfilter/test_index.py). The rules' own predicates still run in full.
 
 Key kinds: DST_PROTO_PORT = (dst, proto, dport) for `-d A/32 -p P --dport N`;
-PROTO_PORT = (proto, dport) for `-p P --dport N`. Only exact, non-negated values make a key.
+PROTO_PORT = (proto, dport) for `-p P --dport N`. Only exact, non-negated values make a key. A rule
+reached through a block skips its key tests (`-d`, `-p`, `--dport`): the key already proves them.
+
+A second shape is folded too: a run of rules that only draw `statistic --mode random` and jump
+(KUBE-SVC-*'s choice of an endpoint) becomes a `Fan` whose draws are made in order from a tuple of
+stored probabilities, the same draws from the same RNG as the linear walk makes.
 """
 
 from __future__ import annotations
 
-from kplab.netfilter.engine import Block, CRule, Step
+from dataclasses import replace
+
+from kplab.netfilter.engine import K_GOTO, K_JUMP, Block, CRule, Fan, Step
 from kplab.netfilter.matches import rule_protocol
 from kplab.netfilter.optspec import IMPLICIT_SHORT
-from kplab.netfilter.values import cidrs, port_range
+from kplab.netfilter.values import cidrs, port_range, probability_fixed
 from kplab.packet import SCTP, TCP, UDP, Packet
 
 DST_PROTO_PORT, PROTO_PORT = 0, 1
@@ -74,9 +81,19 @@ def _exact_dst(crule: CRule) -> int | None:
 def build_steps(rules: list[CRule], min_block: int = MIN_BLOCK) -> list[Step]:
     """The chain's rules with every long enough keyed run folded into a Block."""
     keys = [rule_keys(r) for r in rules]
+    draws = [_fan_draw(r) for r in rules]
     steps: list[Step] = []
     i = 0
     while i < len(rules):
+        fan = 0
+        while i + fan < len(rules) and draws[i + fan] is not None:
+            fan += 1
+        if fan >= 2:
+            run = tuple(rules[i : i + fan])
+            fixed = tuple(d for d in draws[i : i + fan] if d is not None)
+            steps.append(Fan(fixed, tuple(replace(r, preds=()) for r in run), run))
+            i += fan
+            continue
         runs = [_run_length(keys, i, kind) for kind in (DST_PROTO_PORT, PROTO_PORT)]
         kind = DST_PROTO_PORT if runs[0] >= runs[1] else PROTO_PORT
         length = runs[kind]
@@ -88,10 +105,43 @@ def build_steps(rules: list[CRule], min_block: int = MIN_BLOCK) -> list[Step]:
         for j in range(i, i + length):
             key = keys[j][kind]
             assert key is not None
-            table.setdefault(key, []).append(rules[j])
+            table.setdefault(key, []).append(_without_key_tests(rules[j], _KEY_PARTS[kind]))
         steps.append(Block(kind, {k: tuple(v) for k, v in table.items()}, length))
         i += length
     return steps
+
+
+_KEY_PARTS = {DST_PROTO_PORT: frozenset({"dst", "proto", "dport"}), PROTO_PORT: frozenset({"proto", "dport"})}
+
+
+def _without_key_tests(crule: CRule, parts: frozenset[str]) -> CRule:
+    """The rule as the block runs it: its key tests (`-d`, `-p`, `--dport`, marked by
+    `matches.basic.key_part`) dropped, since the block only hands it packets with its key. Kept
+    whole if a test appears twice (then the key alone does not prove both)."""
+    tags = [getattr(pred, "key_part", None) for pred in crule.preds]
+    found = [tag for tag in tags if tag in parts]
+    if len(found) != len(set(found)) or set(found) != parts:
+        return crule
+    kept = tuple(pred for pred, tag in zip(crule.preds, tags, strict=True) if tag not in parts)
+    return replace(crule, preds=kept)
+
+
+def _fan_draw(crule: CRule) -> int | None:
+    """round(P * 2^31) when the rule only draws `statistic --mode random --probability P` (comments
+    aside) and jumps to a chain; None otherwise."""
+    if crule.kind not in (K_JUMP, K_GOTO) or len(crule.preds) != 1:
+        return None
+    fixed: int | None = None
+    for match in crule.rule.matches:
+        if match.module == "comment":
+            continue
+        names = {opt.name: opt for opt in match.options}
+        if match.module != "statistic" or set(names) != {"--mode", "--probability"} or fixed is not None:
+            return None
+        if names["--mode"].value != "random" or any(opt.negated for opt in match.options):
+            return None
+        fixed = probability_fixed(names["--probability"].value)
+    return fixed
 
 
 def _run_length(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 
 from kplab.errors import located
+from kplab.netfilter.bulk import gc_paused
 from kplab.netfilter.model import BUILTIN_CHAINS, Chain, Option, Rule, Ruleset, Source, Table
 from kplab.netfilter.rulespec import SpecError, parse_rule_words
 from kplab.netfilter.tokenize import BLANKS, TokenizeError, Word, needs_quotes, quote, split_words
@@ -56,12 +57,12 @@ class _LineError(Exception):
 def parse(text: str, file: str = "<input>", *, lenient: bool = False) -> Ruleset:
     """The ruleset of an iptables-save dump or iptables-restore input. Raises InputError."""
     parser = _Parser(file, lenient)
-    lineno = 0
-    for lineno, line in enumerate(text.split("\n"), start=1):
-        try:
-            parser.line(lineno, line)
-        except (_LineError, SpecError, TokenizeError) as exc:
-            raise located(file, lineno, str(exc)) from None
+    with gc_paused():
+        for lineno, line in enumerate(text.split("\n"), start=1):
+            try:
+                parser.line(lineno, line)
+            except (_LineError, SpecError, TokenizeError) as exc:
+                raise located(file, lineno, str(exc)) from None
     if parser.table is not None:
         raise located(file, parser.table.source.line, f"table '{parser.table.name}' has no COMMIT")
     return parser.ruleset

@@ -48,9 +48,10 @@ def _is_bang(word: Word) -> bool:
 
 def _name(word: Word, what: str) -> str:
     """A match, target or chain name: one plain word."""
-    if not word.text or any(ch in BLANKS or ch == '"' for ch in word.text) or not word.text.isprintable():
-        raise SpecError(f"invalid {what} name '{word.text}'")
-    return word.text
+    text = word.text
+    if not text or (word.quoted and any(ch in BLANKS or ch == '"' for ch in text)) or not text.isprintable():
+        raise SpecError(f"invalid {what} name '{text}'")
+    return text
 
 
 def _parse_count(text: str) -> int:

@@ -9,6 +9,7 @@ whether it was quoted, so the renderer can write it back the same way.
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 BLANKS = frozenset(" \t\n")
@@ -23,37 +24,31 @@ class TokenizeError(ValueError):
     """The line cannot be split (an unterminated quote)."""
 
 
+_PLAIN_SPLIT = re.compile(r"[ \t\n]+")
+_TOKENS = re.compile(r'"((?:[^"\\]|\\.)*)"|([^ \t\n"]+)|([ \t\n]+)|(")', re.S)
+_ESCAPE = re.compile(r"\\(.)", re.S)
+
+
 def split_words(line: str) -> list[Word]:
     """The words of `line`; raises TokenizeError on an unterminated double quote."""
+    if '"' not in line:
+        return [Word(text, False) for text in _PLAIN_SPLIT.split(line) if text]
     words: list[Word] = []
-    buf: list[str] = []
-    in_quote = False
-    escaped = False
-    for ch in line:
-        if in_quote:
-            if escaped:
-                buf.append(ch)
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                words.append(Word("".join(buf), True))
-                buf.clear()
-                in_quote = False
-            else:
-                buf.append(ch)
-        elif ch == '"':
-            in_quote = True  # what came before the quote joins the quoted word
-        elif ch in BLANKS:
-            if buf:
-                words.append(Word("".join(buf), False))
-                buf.clear()
-        else:
-            buf.append(ch)
-    if in_quote:
-        raise TokenizeError("unterminated double quote")
-    if buf:
-        words.append(Word("".join(buf), False))
+    pending = ""  # unquoted text waiting for a blank (or joining a quoted word)
+    for quoted, plain, blank, stray in _TOKENS.findall(line):
+        if stray:
+            raise TokenizeError("unterminated double quote")
+        if plain:
+            pending += plain
+        elif blank:
+            if pending:
+                words.append(Word(pending, False))
+                pending = ""
+        else:  # a quoted group (possibly empty): it ends the word at once
+            words.append(Word(pending + _ESCAPE.sub(r"\1", quoted), True))
+            pending = ""
+    if pending:
+        words.append(Word(pending, False))
     return words
 
 

@@ -24,7 +24,7 @@ from kplab.netfilter.matches.basic import (
 from kplab.netfilter.matches.ct import compile_connmark, compile_conntrack, compile_mark, compile_state
 from kplab.netfilter.matches.local import compile_addrtype, compile_set
 from kplab.netfilter.matches.stateful import compile_limit, compile_nfacct, compile_recent, compile_statistic
-from kplab.netfilter.model import Rule
+from kplab.netfilter.model import Match, Rule
 from kplab.netfilter.optspec import IMPLICIT_SHORT
 
 COMPILERS: dict[str, Compiler] = {
@@ -64,19 +64,64 @@ def rule_protocol(rule: Rule) -> int | None:
     return None
 
 
-def compile_matches(rule: Rule, table: str, unknown: str, slots: Iterator[int]) -> tuple[Pred, ...]:
-    """All predicates of `rule`, implicit ones first (they are the cheapest)."""
+# Modules whose compiled predicates depend only on the match itself (and the rule's protocol):
+# identical matches share one predicate, so a large ruleset touches fewer distinct objects.
+_SHAREABLE = frozenset({"", "tcp", "udp", "sctp", "icmp", "multiport", "comment", "mark", "connmark",
+                        "state", "addrtype", "iprange", "physdev"})  # fmt: skip
+_PORT_OPTIONS = frozenset(
+    {"--sport", "--source-port", "--dport", "--destination-port", "--tcp-flags", "--syn"}
+)
+
+PredCache = dict[object, object]
+
+
+def _cache_key(match: Match, protocol: int | None) -> object | None:
+    module = match.module
+    if module == "statistic":
+        modes = [opt.values for opt in match.options if opt.name == "--mode"]
+        return (match, protocol) if modes == [("random",)] else None
+    if module not in _SHAREABLE:
+        return None
+    if module in ("tcp", "udp", "sctp") and any(opt.name not in _PORT_OPTIONS for opt in match.options):
+        return None
+    return (match, protocol)
+
+
+def compile_matches(
+    rule: Rule, table: str, unknown: str, slots: Iterator[int], cache: PredCache | None = None
+) -> tuple[Pred, ...]:
+    """All predicates of `rule`, in the order written (implicit ones first).
+
+    With `cache` (one dict per compiled ruleset), identical matches share their predicates and
+    identical predicate tuples are shared too.
+    """
     if unknown not in UNKNOWN_POLICIES:
         raise ValueError(f"unknown policy must be one of {UNKNOWN_POLICIES}")
     ctx = MatchContext(rule, table, rule_protocol(rule), unknown, slots)
     preds: list[Pred] = []
-    for match in rule.matches:
-        compiler = COMPILERS.get(match.module)
-        if compiler is None:
-            preds.extend(unsupported("match", match.module, ctx))
-        else:
-            preds.extend(compiler(match, ctx))
-    return tuple(preds)
+    for whole in rule.matches:
+        if not whole.module and cache is not None:  # the implicit options are shared one by one
+            for opt in whole.options:
+                preds.extend(_cached(Match("", (opt,)), ctx, cache))
+            continue
+        preds.extend(_cached(whole, ctx, cache))
+    result = tuple(preds)
+    if cache is None:
+        return result
+    return cache.setdefault(("preds", result), result)  # type: ignore[return-value]
 
 
-__all__ = ["COMPILERS", "MatchContext", "Pred", "compile_matches", "rule_protocol"]
+def _cached(match: Match, ctx: MatchContext, cache: PredCache | None) -> list[Pred]:
+    compiler = COMPILERS.get(match.module)
+    if compiler is None:
+        return unsupported("match", match.module, ctx)
+    key = _cache_key(match, ctx.protocol) if cache is not None else None
+    if key is None or cache is None:
+        return compiler(match, ctx)
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = compiler(match, ctx)
+    return found  # type: ignore[return-value]
+
+
+__all__ = ["COMPILERS", "MatchContext", "Pred", "PredCache", "compile_matches", "rule_protocol"]

@@ -11,6 +11,13 @@ from kplab.netfilter.state import Env, Skb
 from kplab.packet import ICMP, SCTP, TCP, UDP, Packet, TcpFlags
 
 
+def key_part(pred: Pred, part: str) -> Pred:
+    """Mark an exact, non-negated `-d A/32`, `-p P` or `--dport N` test: the fast-path index
+    (`kplab.netfilter.index`) already guarantees it for the rules it selects, and drops it."""
+    pred.key_part = part  # type: ignore[attr-defined]
+    return pred
+
+
 def _addr_pred(opt: Option, ctx: MatchContext, source: bool) -> Pred:
     try:
         nets = values.cidrs(values_of(opt, ctx)[0])
@@ -25,6 +32,8 @@ def _addr_pred(opt: Option, ctx: MatchContext, source: bool) -> Pred:
             return lambda p, s, e: (p.src & mask) == net
         if neg:
             return lambda p, s, e: (p.dst & mask) != net
+        if mask == 0xFFFFFFFF:
+            return key_part(lambda p, s, e: p.dst == net, "dst")
         return lambda p, s, e: (p.dst & mask) == net
 
     def any_net(p: Packet, s: Skb, e: Env) -> bool:
@@ -77,7 +86,7 @@ def _proto_pred(proto: int, negated: bool) -> Pred:
         return _const(not negated)
     if negated:
         return lambda p, s, e: p.proto != proto
-    return lambda p, s, e: p.proto == proto
+    return key_part(lambda p, s, e: p.proto == proto, "proto")
 
 
 def _flags_pred(mask: int, comp: int, negated: bool) -> Pred:
@@ -118,7 +127,9 @@ def _port_pred(opt: Option, ctx: MatchContext, source: bool) -> Pred:
     if lo == hi:
         if source:
             return lambda p, s, e: (p.sport == lo) != neg
-        return lambda p, s, e: (p.dport == lo) != neg
+        if not neg:
+            return key_part(lambda p, s, e: p.dport == lo, "dport")
+        return lambda p, s, e: p.dport != lo
     if source:
         return lambda p, s, e: (lo <= p.sport <= hi) != neg
     return lambda p, s, e: (lo <= p.dport <= hi) != neg
