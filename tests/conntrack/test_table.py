@@ -160,3 +160,19 @@ def test_stats_line_like_conntrack_s() -> None:
         "cpu=0   \tfound=0 invalid=1 insert=0 insert_failed=0 drop=0 early_drop=0 error=0 "
         "search_restart=0 clash_resolve=0 chaintoolong=0"
     )
+
+
+def test_connmark_written_back_reaches_the_next_packets_view() -> None:
+    ct = Conntrack(PROFILE_6_1, Sysctls(), random.Random(0))
+    res = ct.lookup(syn(A, 1000), "PREROUTING", S)
+    view = res.view(S)
+    assert view is not None and view.state == "NEW" and view.expires_s == 120
+    view.mark = 0x4000
+    ct.write_back(res, view)
+    ct.confirm(res, S)
+    later = ct.lookup(Packet(B, A, TCP, 80, 1000, 0x12, 5000, 1001, 65160), "PREROUTING", S).view(S)
+    assert later is not None and (later.mark, later.direction, later.state) == (
+        0x4000,
+        "REPLY",
+        "ESTABLISHED",
+    )

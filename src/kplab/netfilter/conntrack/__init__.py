@@ -11,6 +11,8 @@ How an emulator drives it, hook by hook (the kernel's order)::
     res = ct.lookup(pkt, "PREROUTING", now_ns, notrack=raw_table_said_notrack)
     if res.verdict == "DROP": drop the packet (table full; stats.drop counted)
     view = res.view(now_ns)        # CtView for the rule engine; None means INVALID
+    # ... raw/mangle/nat rules run with `view`; CONNMARK writes view.mark, then:
+    ct.write_back(res, view)
     if ct.nat_pending(res, "PREROUTING"):           # NEW entry, not yet bound
         ct.bind_nat(res, nat_decision_or_None, "PREROUTING")
     ct.apply_nat(pkt, res, "PREROUTING")             # DNAT now; reverse SNAT on replies

@@ -284,6 +284,11 @@ class Conntrack:
         direction = 0 if quoted == entry.orig_key else 1
         return CtResult(RELATED, entry, direction, related=True)
 
+    def write_back(self, result: CtResult, view: CtView | None) -> None:
+        """Store what rules changed in the view (CONNMARK's mark) back into the entry."""
+        if result.entry is not None and view is not None:
+            result.entry.mark = view.mark
+
     # -- NAT ------------------------------------------------------------------------------
     def nat_pending(self, result: CtResult, hook: str) -> bool:
         """Should the nat table be traversed at this hook? Only for a NEW entry not yet bound."""
