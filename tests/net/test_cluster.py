@@ -56,8 +56,10 @@ def hops(pcap: Path) -> set[tuple[str, str, str, str, str]]:
         [tshark, "-r", str(pcap), "-T", "fields", "-e", "frame.interface_name", "-e", "ip.src", "-e",
          "tcp.srcport", "-e", "ip.dst", "-e", "tcp.dstport"],
         capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    return {tuple(line.split("\t")) for line in out.splitlines() if line}  # type: ignore[misc]
+    )  # fmt: skip
+    complaints = [line for line in out.stderr.splitlines() if "Running as user" not in line]
+    assert not complaints, complaints  # the capture opens with no warnings
+    return {tuple(line.split("\t")) for line in out.stdout.splitlines() if line}  # type: ignore[misc]
 
 
 def endpoints(found: set[tuple[str, str, str, str, str]], iface: str) -> set[tuple[str, str]]:
