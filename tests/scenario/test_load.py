@@ -23,9 +23,9 @@ def test_units() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ("parallel: 4", "parallel: four", "workload.parallel: expected an integer"),
-        ("rate: 1Gbit", "rate: 1Gbt", "links.fabric.rate: expected a rate"),
-        ("start_spread: 1s", "start_spred: 1s", "workload.start_spred: unknown key"),
+        ("parallel: 2", "parallel: two", "workload.parallel: expected an integer"),
+        ("rate: 100Mbit", "rate: 100Mbt", "links.fabric.rate: expected a rate"),
+        ("start_spread: 100ms", "start_spred: 100ms", "workload.start_spred: unknown key"),
         (
             "node: node-a, ip: 10.0.0.2",
             "node: node-z, ip: 10.0.0.2",
