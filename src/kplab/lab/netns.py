@@ -139,10 +139,13 @@ class Netns:
 class Lab:
     """A set of namespaces owned by this process, removed when the `with` block ends."""
 
-    def __init__(self, tag: str = "lab") -> None:
+    def __init__(self, tag: str = "lab", owner_pid: int | None = None) -> None:
+        """`owner_pid`: the process whose life the namespaces share (default: this one). `kplab lab
+        up` passes a keeper process that outlives the command, so `reap_stale` leaves them alone."""
         require(("ip",))
         reap_stale()
-        self.prefix = f"{PREFIX}{os.getpid()}-{tag}{next(_counter)}-"
+        owner = os.getpid() if owner_pid is None else owner_pid
+        self.prefix = f"{PREFIX}{owner}-{tag}{next(_counter)}-"
         self.namespaces: list[Netns] = []
         self._old_handlers: dict[int, object] = {}
 

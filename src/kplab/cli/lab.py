@@ -1,0 +1,186 @@
+"""`kplab lab`: the scenario's cluster in Linux network namespaces (the real kernel as oracle)."""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from kplab.errors import InputError
+from kplab.lab import session
+from kplab.lab.netns import LabUnavailable
+from kplab.repro.causes import CAUSES, Cause
+from kplab.repro.matrix import MITIGATIONS, Cell
+from kplab.repro.variants import VARIANTS
+from kplab.scenario.load import builtin, load_file
+from kplab.scenario.schema import Scenario
+
+SCENARIO = click.option("-f", "--file", "scenario_file", type=click.Path(dir_okay=False), default=None,
+                        help="The scenario (default: the embedded seed scenario).")  # fmt: skip
+
+
+def load(scenario_file: str | None, default: str = "seed") -> Scenario:
+    return load_file(scenario_file) if scenario_file else builtin(default)
+
+
+def unavailable(exc: LabUnavailable) -> InputError:
+    return InputError(str(exc))
+
+
+@click.group(name="lab")
+def lab() -> None:
+    """The real-kernel lab: namespaces, real iptables, conntrack and TCP (needs root)."""
+
+
+@lab.command()
+@SCENARIO
+def up(scenario_file: str | None) -> None:
+    """Build the scenario's cluster in network namespaces and leave it up."""
+    try:
+        state = session.up(load(scenario_file))
+    except LabUnavailable as exc:
+        raise unavailable(exc) from None
+    click.echo(json.dumps(state, indent=2, sort_keys=True))
+
+
+@lab.command()
+def down() -> None:
+    """Remove the cluster `kplab lab up` built."""
+    removed = session.down()
+    click.echo(f"removed {len(removed)} namespaces" if removed else "no lab is up")
+
+
+@lab.command()
+def clean() -> None:
+    """Remove every namespace any kplab lab ever made."""
+    removed = session.clean()
+    click.echo(f"removed {len(removed)} namespaces")
+
+
+FIXES = {"none": "as_is", "drop-invalid": "drop_invalid", "be-liberal": "be_liberal"}
+
+
+@lab.command()
+@SCENARIO
+@click.option("--fix", type=click.Choice(list(FIXES)), default=None,
+              help="Run only this variant (default: all four, as `kplab repro`).")  # fmt: skip
+@click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
+@click.option("--pcap", "pcap_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="tcpdump captures into DIR/<variant>/<node>.pcap.")  # fmt: skip
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
+def repro(scenario_file: str | None, fix: str | None, seed: int | None, pcap_dir: Path | None,
+          output: str) -> None:  # fmt: skip
+    """The seed workload on the real kernel: real sockets, the variants of `kplab repro`."""
+    from kplab.cli.repro import print_table
+    from kplab.lab.repro import run_variants
+
+    scenario = load(scenario_file)
+    if seed is not None:
+        scenario = replace(scenario, seed=seed)
+    names = (FIXES[fix],) if fix else VARIANTS
+    try:
+        result = run_variants(scenario, names, pcap_dir=pcap_dir)
+    except LabUnavailable as exc:
+        raise unavailable(exc) from None
+    if output == "json":
+        click.echo(json.dumps(result, indent=2, sort_keys=True))
+        return
+    print_table(result)
+    for note in next(iter(result["variants"].values()))["lab"]["notes"]:
+        click.echo(f"note: {note}")
+
+
+CAUSE_IDS = [c.id for c in CAUSES]
+
+
+def _causes(ids: tuple[str, ...]) -> tuple[Cause, ...]:
+    return tuple(c for c in CAUSES if not ids or c.id in ids)
+
+
+def cell_markdown(cells: list[Cell]) -> str:
+    """Rows: causes; columns: the kernel's mitigations (the host column of `kplab matrix`)."""
+    columns = list(dict.fromkeys(c.mitigation for c in cells))
+    lines = [
+        "| cause | " + " | ".join(f"host {m}" for m in columns) + " |",
+        "|" + "---|" * (len(columns) + 1),
+    ]
+    by_key = {(c.cause, c.mitigation): c for c in cells}
+    titles = {c.id: c.title for c in CAUSES}
+    for cause in dict.fromkeys(c.cause for c in cells):
+        row = [short(by_key[(cause, m)]) for m in columns]
+        lines.append(f"| {titles.get(cause, cause)} | " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def short(c: Cell) -> str:
+    flags = [f"INV {c.invalid}" if c.invalid else "", f"esc {c.escaped}" if c.escaped else "",
+             f"RST {c.client_rst}" if c.client_rst else "", "SRV RESET" if c.server_reset else "",
+             f"ct drop {c.table_full_drops}" if c.table_full_drops else ""]  # fmt: skip
+    shown = [f for f in flags if f]
+    return c.ended + (f" ({', '.join(shown)})" if shown else "")
+
+
+CAUSE_OPTION = click.option("--cause", "cause_ids", multiple=True, type=click.Choice(CAUSE_IDS),
+                            help="Only these rows (repeatable).")  # fmt: skip
+
+
+@lab.command(name="matrix")
+@click.option("--kernel-profile", type=click.Choice(["host"]), default="host",
+              help="The column the lab fills: the running kernel's.")  # fmt: skip
+@CAUSE_OPTION
+@click.option("-o", "--output", type=click.Choice(["text", "json", "markdown"]), default="text")
+def matrix_cmd(kernel_profile: str, cause_ids: tuple[str, ...], output: str) -> None:
+    """Each cause of `kplab matrix` applied to a live download on this kernel, four mitigations."""
+    from kplab.lab.matrix import lab_matrix
+
+    try:
+        cells, notes = lab_matrix(causes=_causes(cause_ids))
+    except LabUnavailable as exc:
+        raise unavailable(exc) from None
+    if output == "json":
+        payload = {"kernel": kernel_profile, "release": platform.release(), "mitigations": list(MITIGATIONS),
+                   "cells": [c.as_json() for c in cells], "notes": notes}  # fmt: skip
+        click.echo(json.dumps(payload, indent=2, sort_keys=True))
+        return
+    click.echo(cell_markdown(cells), nl=False)
+    for key, lines in notes.items():
+        for line in lines:
+            click.echo(f"note ({key}): {line}")
+
+
+@click.group(name="compare")
+def compare() -> None:
+    """The emulator next to the real-kernel lab."""
+
+
+@compare.command(name="matrix")
+@CAUSE_OPTION
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
+def compare_matrix(cause_ids: tuple[str, ...], output: str) -> None:
+    """The emulator's host-profile column next to the lab's; exit 1 on any disagreement."""
+    from kplab.lab.compare import report
+    from kplab.lab.matrix import lab_matrix
+    from kplab.repro.matrix import matrix
+
+    causes = _causes(cause_ids)
+    try:
+        lab_cells, notes = lab_matrix(causes=causes)
+    except LabUnavailable as exc:
+        raise unavailable(exc) from None
+    emulator = matrix(builtin("matrix"), causes, ("host",))
+    result = report(lab_cells, emulator, notes)
+    if output == "json":
+        click.echo(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        click.echo(f"{result['cells']} cells compared ({', '.join(result['fields'])})")
+        for d in result["disagreements"]:
+            click.echo(
+                f"  {d['cause']} / {d['mitigation']}: {d['field']}: lab {d['lab']}, emulator {d['emulator']}"
+            )
+        if not result["disagreements"]:
+            click.echo("no disagreement")
+    if result["disagreements"]:
+        raise click.exceptions.Exit(1)

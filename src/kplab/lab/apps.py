@@ -1,0 +1,191 @@
+"""The lab's applications, run inside pod namespaces with `ip netns exec NS python -m kplab.lab.apps`.
+
+- `server`: the emulator's file server on real sockets: read a request of `--request-bytes`, send
+  `--file-bytes`, half-close, wait for the client's close. A RST at any point is what the
+  application sees as ECONNRESET/EPIPE; the stats file is rewritten after every connection.
+- `client`: `--parallel` lanes, each `--downloads` downloads one after another, reading at
+  `--read-rate` bit/s (0: as fast as data arrives). Each download ends completed, reset, timed
+  out, refused, incomplete, or `running` when it made no progress for `--stall` seconds (the
+  emulator's "stalled"). Results go to `--out` as JSON when every lane is done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import os
+import random
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+CHUNK = 65536
+OUTCOMES = {errno.ECONNRESET: "reset", errno.EPIPE: "reset", errno.ETIMEDOUT: "timed out",
+            errno.ECONNREFUSED: "refused"}  # fmt: skip
+
+
+def _write_json(path: str, data: object) -> None:
+    tmp = f"{path}.tmp"
+    Path(tmp).write_text(json.dumps(data, sort_keys=True))
+    os.replace(tmp, path)
+
+
+class Server:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.lock = threading.Lock()
+        self.stats: dict[str, Any] = {"accepted": 0, "served": 0, "closed_clean": 0, "errors": {}}
+
+    def serve(self) -> None:
+        lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        lsock.bind((self.args.addr, self.args.port))
+        lsock.listen(128)
+        self._save()
+        while True:
+            conn, _ = lsock.accept()
+            with self.lock:
+                self.stats["accepted"] += 1
+            threading.Thread(target=self._session, args=(conn,), daemon=True).start()
+
+    def _session(self, conn: socket.socket) -> None:
+        result = "closed_clean"
+        try:
+            got = 0
+            while got < self.args.request_bytes:
+                data = conn.recv(CHUNK)
+                if not data:
+                    break
+                got += len(data)
+            block = b"x" * CHUNK
+            left = self.args.file_bytes
+            while left > 0:
+                left -= conn.send(block[: min(left, CHUNK)])
+            with self.lock:
+                self.stats["served"] += 1
+            conn.shutdown(socket.SHUT_WR)
+            conn.settimeout(self.args.linger)
+            while conn.recv(CHUNK):
+                pass
+        except OSError as exc:
+            result = errno.errorcode.get(exc.errno or 0, "timeout") if exc.errno else "timeout"
+        finally:
+            conn.close()
+        with self.lock:
+            if result == "closed_clean":
+                self.stats["closed_clean"] += 1
+            else:
+                self.stats["errors"][result] = self.stats["errors"].get(result, 0) + 1
+            self._save()
+
+    def _save(self) -> None:
+        _write_json(self.args.out, self.stats)
+
+
+def _download(args: argparse.Namespace, index: int) -> dict[str, Any]:
+    host, port = args.target.rsplit(":", 1)
+    record: dict[str, Any] = {"index": index, "received": 0, "outcome": "running", "local_port": 0}
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if args.rcvbuf:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, args.rcvbuf)
+    sock.settimeout(0.05)
+    started = time.monotonic()
+    try:
+        sock.settimeout(args.stall)
+        sock.connect((host, int(port)))
+        record["local_port"] = sock.getsockname()[1]
+        sock.sendall(b"g" * args.request_bytes)
+        record["outcome"] = _read(sock, args, record, started)
+    except TimeoutError:
+        record["outcome"] = "running"
+    except OSError as exc:
+        record["outcome"] = OUTCOMES.get(exc.errno or 0, f"error {exc.errno}")
+    finally:
+        sock.close()
+    record["seconds"] = round(time.monotonic() - started, 3)
+    return record
+
+
+def _read(sock: socket.socket, args: argparse.Namespace, record: dict[str, Any], started: float) -> str:
+    """Read the whole file at the application's rate; the outcome a socket application sees."""
+    rate = args.read_rate / 8 if args.read_rate else 0.0
+    last_progress = time.monotonic()
+    sock.settimeout(0.05)
+    while record["received"] < args.file_bytes:
+        now = time.monotonic()
+        if now - last_progress > args.stall or now > started + args.deadline:
+            return "running"
+        if rate and record["received"] > rate * (now - started):
+            time.sleep(min(0.002, record["received"] / rate - (now - started)))
+            continue
+        try:
+            data = sock.recv(min(CHUNK, 16384) if rate else CHUNK)
+        except TimeoutError:
+            continue
+        if not data:
+            return "incomplete"
+        record["received"] += len(data)
+        last_progress = time.monotonic()
+    return "completed"
+
+
+def client(args: argparse.Namespace) -> None:
+    rng = random.Random(args.seed)
+    results: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    def lane(lane_index: int, delay: float) -> None:
+        time.sleep(delay)
+        for i in range(args.downloads):
+            record = _download(args, lane_index * args.downloads + i)
+            with lock:
+                results.append(record)
+
+    threads = [threading.Thread(target=lane, args=(k, rng.uniform(0, args.spread)))
+               for k in range(args.parallel)]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    _write_json(args.out, sorted(results, key=lambda r: r["index"]))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m kplab.lab.apps")
+    sub = p.add_subparsers(dest="app", required=True)
+    s = sub.add_parser("server")
+    s.add_argument("--addr", default="0.0.0.0")
+    s.add_argument("--port", type=int, default=80)
+    s.add_argument("--file-bytes", type=int, required=True)
+    s.add_argument("--request-bytes", type=int, default=100)
+    s.add_argument("--linger", type=float, default=30.0)
+    s.add_argument("--out", required=True)
+    c = sub.add_parser("client")
+    c.add_argument("--target", required=True)
+    c.add_argument("--file-bytes", type=int, required=True)
+    c.add_argument("--request-bytes", type=int, default=100)
+    c.add_argument("--parallel", type=int, default=1)
+    c.add_argument("--downloads", type=int, default=1)
+    c.add_argument("--read-rate", type=int, default=0)
+    c.add_argument("--rcvbuf", type=int, default=0)
+    c.add_argument("--spread", type=float, default=0.0)
+    c.add_argument("--stall", type=float, default=3.0)
+    c.add_argument("--deadline", type=float, default=60.0)
+    c.add_argument("--seed", type=int, default=1)
+    c.add_argument("--out", required=True)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    if args.app == "server":
+        Server(args).serve()
+    else:
+        client(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""`kplab lab matrix`: the matrix's host-kernel column measured on the real kernel.
+
+One lab cluster from the matrix scenario (`builtin("matrix")`) serves every cell: per cell the
+nodes get the mitigation's rules (kube-proxy 1.14 or 1.15, loaded with `iptables-restore`) and
+sysctls (`nf_conntrack_tcp_loose` of the cause, `nf_conntrack_tcp_be_liberal`), the client node's
+table is cleared of the previous cell's flows, a fresh file server starts, the client downloads
+once through the Service VIP, and when the client has received `TRIGGER_BYTES` the cause acts
+(`kplab.lab.causes`). The cell (`kplab.repro.matrix.Cell`) is measured from the kernel:
+invalid = the client node's `invalid` counter, escaped = packets reaching the client pod from the
+backend's own address, client_rst = the client pod's TcpOutRsts, server_reset = the file server
+saw ECONNRESET/EPIPE, ended = the download's outcome ("stalled": no progress for STALL_S seconds),
+table_full_drops = the client node's `drop` counter. Reasons are not logged in a child namespace.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kplab.lab import ctnetlink
+from kplab.lab.causes import LAB_CAUSES, LabStage
+from kplab.lab.measure import accounting, conntrack_stats, install_escape_counter, tcp_mib
+from kplab.lab.netns import Lab, require
+from kplab.lab.sniff import FlowSniffer, FlowView, Injector
+from kplab.lab.topology import LabCluster, build, load_rules, node_sysctls, set_sysctls
+from kplab.lab.workload import Workload
+from kplab.net.cluster import node_ruleset
+from kplab.netfilter.iptables_save import render
+from kplab.packet import ip
+from kplab.repro.causes import CAUSES, TRIGGER_BYTES, Cause
+from kplab.repro.matrix import MITIGATIONS, Cell, stage
+from kplab.scenario.load import builtin
+from kplab.scenario.manifests import cluster_objects
+from kplab.scenario.schema import Scenario
+
+STALL_S = 2.0
+TRIGGER_WAIT_S = 10.0
+CLIENT, SERVER = "client-1", "server-1"
+
+
+@dataclass(slots=True)
+class Bench:
+    """The lab cluster the cells run on, with its long-lived helpers."""
+
+    cluster: LabCluster
+    workdir: Path
+    sniffer: FlowSniffer
+    injector: Injector
+    fillers: ctnetlink.FillState = field(default_factory=ctnetlink.FillState)
+    filler_cause: str = ""
+    notes: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+
+
+@contextmanager
+def bench(base: Scenario) -> Iterator[Bench]:
+    with Lab("matrix") as lab, tempfile.TemporaryDirectory(prefix="kplab-matrix-") as tmp:
+        cluster = build(base, lab)
+        svc = base.service(base.workload.service)
+        install_escape_counter(cluster.pods[CLIENT], [(cluster.scenario_pod(SERVER).ip, svc.target_port)])
+        sniffer = FlowSniffer(cluster.pods[SERVER], "eth0", svc.target_port)
+        injector = Injector(cluster.pods[SERVER])
+        try:
+            yield Bench(cluster, Path(tmp), sniffer, injector)
+        finally:
+            sniffer.close()
+            injector.close()
+
+
+def configure(b: Bench, s: Scenario, cause: Cause) -> None:
+    """The cell's rules and sysctls on every node; the client node's table cleared of earlier flows."""
+    objects = cluster_objects(s)
+    for spec in s.nodes:
+        node = b.cluster.nodes[spec.name]
+        set_sysctls(node, node_sysctls(s, spec)[0])
+        load_rules(node, render(node_ruleset(s, spec, objects), counters=False))
+        if spec.name != s.pods[0].node or not cause.id.startswith("table-full"):
+            node.run(["conntrack", "-F"], check=False)
+    client_node = b.cluster.nodes[s.pods[0].node]
+    if cause.id.startswith("table-full"):
+        if b.filler_cause != cause.id:
+            client_node.run(["conntrack", "-F"], check=False)
+            b.fillers.forget()
+            b.filler_cause = cause.id
+        else:
+            for tuple_ip in (s.pods[0].ip, s.pods[1].ip):  # the previous cell's flows, fillers stay
+                client_node.run(["conntrack", "-D", "-s", tuple_ip], check=False)
+            b.fillers.make_room(client_node, 256)
+
+
+def snapshot(b: Bench, client_node: str) -> dict[str, Any]:
+    return {
+        "ct": conntrack_stats(b.cluster.nodes[client_node]),
+        "escape": accounting(b.cluster.pods[CLIENT])["escape"],
+        "rsts": tcp_mib(b.cluster.pods[CLIENT]).get("TcpOutRsts", 0),
+    }
+
+
+def wait_trigger(b: Bench) -> FlowView | None:
+    end = time.monotonic() + TRIGGER_WAIT_S
+    while time.monotonic() < end:
+        view = b.sniffer.current()
+        if view is not None and view.received >= TRIGGER_BYTES:
+            return view
+        time.sleep(0.001)
+    return None
+
+
+def run_cell(b: Bench, cause: Cause, mitigation: str) -> Cell:
+    s = stage(b.cluster.scenario, cause, "host", mitigation)
+    configure(b, s, cause)
+    client_node = s.pods[0].node
+    work = Workload(b.cluster, b.workdir / f"{cause.id}-{mitigation}", stall_s=STALL_S)
+    work.workdir.mkdir()
+    notes = b.notes.setdefault((cause.id, mitigation), [])
+    try:
+        work.start_servers()
+        b.sniffer.reset()
+        before = snapshot(b, client_node)
+        work.start_clients(s.duration_ns / 1e9)
+        view = wait_trigger(b)
+        if view is None:
+            notes.append("the download never reached the trigger: cause not applied")
+        else:
+            svc = s.service(s.workload.service)
+            node = b.cluster.nodes[client_node]
+            LAB_CAUSES[cause.id](
+                LabStage(view, ip(svc.cluster_ip), svc.port, node, b.injector, b.fillers, notes)
+            )
+        records = work.wait_clients(s.duration_ns / 1e9 + STALL_S + 5)
+        after = snapshot(b, client_node)
+        servers = work.server_stats()
+    finally:
+        work.stop()
+    errors = servers.get(SERVER, {}).get("errors", {})
+    outcome = records[0]["outcome"] if records else "running"
+    return Cell(cause.id, "host", mitigation, after["ct"]["invalid"] - before["ct"]["invalid"], (),
+                after["escape"] - before["escape"], after["rsts"] - before["rsts"],
+                errors.get("ECONNRESET", 0) + errors.get("EPIPE", 0) > 0,
+                "stalled" if outcome == "running" else outcome,
+                after["ct"]["drop"] - before["ct"]["drop"])  # fmt: skip
+
+
+Notes = dict[str, list[str]]
+
+
+def lab_matrix(base: Scenario | None = None, causes: tuple[Cause, ...] = CAUSES,
+               mitigations: tuple[str, ...] = MITIGATIONS) -> tuple[list[Cell], Notes]:  # fmt: skip
+    """Every (cause, mitigation) cell on this kernel; notes per cell (`cause/mitigation`)."""
+    require()
+    base = base or builtin("matrix")
+    with bench(base) as b:
+        cells = [run_cell(b, c, m) for c in causes for m in mitigations]
+        notes = {f"{c}/{m}": n for (c, m), n in b.notes.items() if n}
+        notes.update({"lab": b.cluster.notes} if b.cluster.notes else {})
+    return cells, notes

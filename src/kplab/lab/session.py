@@ -1,0 +1,104 @@
+"""`kplab lab up` / `down` / `clean`: a lab cluster that outlives the command that built it.
+
+`up` starts a keeper process (`sleep infinity`, its own session) and names every namespace after
+the keeper's pid (`kplab-<keeper pid>-...`): while the keeper lives, `reap_stale` leaves the lab
+alone; if the keeper dies (the machine's reboot, a `kill -9`), the next lab start reaps it. The
+state (keeper pid, prefix, namespaces) goes to `/run/kplab/lab.json` for `down`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from kplab.errors import InputError
+from kplab.lab.netns import Lab, LabInterrupted, clean_all, delete_namespace, list_namespaces, require
+from kplab.lab.topology import build
+from kplab.scenario.schema import Scenario
+
+STATE_DIR = Path("/run/kplab")
+STATE_FILE = STATE_DIR / "lab.json"
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise LabInterrupted(f"signal {signum}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def read_state(path: Path = STATE_FILE) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data
+
+
+def up(scenario: Scenario, path: Path = STATE_FILE) -> dict[str, Any]:
+    """Build the scenario's cluster and leave it running; returns the recorded state."""
+    require()
+    old = read_state(path)
+    if old is not None and _alive(int(old.get("keeper", 0))):
+        raise InputError(f"a lab is already up ({old.get('prefix')}): run `kplab lab down` first")
+    keeper = subprocess.Popen(["sleep", "infinity"], start_new_session=True,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)  # fmt: skip
+    old_handlers = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
+    lab = Lab("lab", owner_pid=keeper.pid)
+    try:
+        cluster = build(scenario, lab)
+        state = {"keeper": keeper.pid, **cluster.state()}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+        return state
+    except BaseException:
+        lab.close()
+        keeper.kill()
+        keeper.wait()
+        raise
+    finally:
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
+
+
+def down(path: Path = STATE_FILE) -> list[str]:
+    """Remove the lab `up` built (its namespaces, its keeper, its state file)."""
+    state = read_state(path)
+    if state is None:
+        return []
+    prefix = str(state["prefix"])
+    removed = [n for n in list_namespaces() if n.startswith(prefix)]
+    for name in removed:
+        delete_namespace(name)
+    _stop_keeper(int(state.get("keeper", 0)))
+    path.unlink(missing_ok=True)
+    return removed
+
+
+def clean(path: Path = STATE_FILE) -> list[str]:
+    """Remove everything any lab ever made: every kplab namespace, the keeper, the state file."""
+    state = read_state(path)
+    if state is not None:
+        _stop_keeper(int(state.get("keeper", 0)))
+    path.unlink(missing_ok=True)
+    return clean_all()
+
+
+def _stop_keeper(pid: int) -> None:
+    if pid <= 1:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError, FileNotFoundError):
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if cmdline[:2] == [b"sleep", b"infinity"]:
+            os.kill(pid, signal.SIGKILL)

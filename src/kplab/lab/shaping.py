@@ -1,0 +1,74 @@
+"""Link shaping with the qdiscs this kernel has.
+
+A scenario link has a rate, a propagation delay, a queue length and seeded faults. `netem` can do
+all of it (delay, jitter, loss, duplication, reordering, rate, limit); `tbf` only rate and queue.
+`Shaper.probe` checks which qdiscs the kernel offers (inside a lab namespace) and `notes` says
+what the lab cannot reproduce on this kernel, so a report never claims a shaping it did not do.
+Links at 10 Gbit/s or more are left unshaped: a veth is faster than the emulator's fastest link.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kplab.lab.netns import Netns
+from kplab.scenario.schema import LinkSpec, Scenario
+
+UNSHAPED_BPS = 10_000_000_000
+FRAME_BYTES = 1514
+
+
+@dataclass(frozen=True, slots=True)
+class Shaper:
+    tbf: bool
+    netem: bool
+
+    @classmethod
+    def probe(cls, ns: Netns) -> Shaper:
+        """Which qdiscs can be attached (tried on the namespace's loopback, then removed)."""
+        found = {}
+        for kind, args in (("tbf", ["rate", "1gbit", "burst", "32kb", "limit", "100kb"]), ("netem", [])):
+            proc = ns.run(["tc", "qdisc", "add", "dev", "lo", "root", kind, *args], check=False)
+            found[kind] = proc.returncode == 0
+            ns.run(["tc", "qdisc", "del", "dev", "lo", "root"], check=False)
+        return cls(found["tbf"], found["netem"])
+
+    def notes(self, s: Scenario) -> list[str]:
+        out = []
+        for name, spec in (("pod", s.pod_link), ("fabric", s.fabric_link)):
+            f = spec.faults
+            wants_netem = bool(spec.delay_ns or f.loss or f.duplicate or f.slow_share or f.jitter_ns)
+            if wants_netem and not self.netem:
+                out.append(f"{name} links: delay/loss/duplication/reordering need netem, which this kernel "
+                           "lacks: not applied (veth latency only)")  # fmt: skip
+            if spec.rate_bps < UNSHAPED_BPS and not (self.tbf or self.netem):
+                out.append(f"{name} links: no rate-limiting qdisc (tbf, netem) in this kernel: not applied")
+        return out
+
+    def apply(self, ns: Netns, ifname: str, spec: LinkSpec) -> None:
+        """Shape the egress of `ifname` in `ns` as far as this kernel allows."""
+        args = self.qdisc_args(spec)
+        if args:
+            ns.run(["tc", "qdisc", "replace", "dev", ifname, "root", *args])
+
+    def qdisc_args(self, spec: LinkSpec) -> list[str]:
+        f = spec.faults
+        limit = max(spec.queue_packets, 1)
+        if self.netem and (spec.delay_ns or f.loss or f.duplicate or f.slow_share or f.jitter_ns):
+            args = ["netem", "limit", str(limit), "delay", f"{spec.delay_ns // 1000}us"]
+            if f.jitter_ns:
+                args.append(f"{f.jitter_ns // 1000}us")
+            if f.loss:
+                args += ["loss", f"{f.loss * 100:.6f}%"]
+            if f.duplicate:
+                args += ["duplicate", f"{f.duplicate * 100:.6f}%"]
+            if f.slow_share:
+                args += ["reorder", f"{(1 - f.slow_share) * 100:.6f}%"]
+            if spec.rate_bps < UNSHAPED_BPS:
+                args += ["rate", f"{spec.rate_bps}bit"]
+            return args
+        if self.tbf and spec.rate_bps < UNSHAPED_BPS:
+            burst = max(2 * FRAME_BYTES, spec.rate_bps // 8 // 250)  # at least one jiffy's worth at HZ=250
+            return ["tbf", "rate", f"{spec.rate_bps}bit", "burst", str(burst),
+                    "limit", str(limit * FRAME_BYTES)]  # fmt: skip
+        return []
