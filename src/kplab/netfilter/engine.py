@@ -16,17 +16,19 @@ from dataclasses import dataclass, field
 
 from kplab.errors import located
 from kplab.netfilter.bulk import gc_paused
+from kplab.netfilter.ctview import Nat
 from kplab.netfilter.iptables_save import render_rule
 from kplab.netfilter.matches import Pred, PredCache, compile_matches
 from kplab.netfilter.model import BUILTIN_CHAINS, Chain, Rule, Ruleset, Source, Table
 from kplab.netfilter.state import CONTINUE, RETURN, Env, Skb, Verdict
-from kplab.netfilter.targets import NEVER, Action, compile_target
+from kplab.netfilter.targets import NEVER, Action, compile_target, nat_of
 from kplab.packet import Packet
 
-K_NONE, K_VERDICT, K_JUMP, K_GOTO, K_ACTION = range(5)
+K_NONE, K_VERDICT, K_JUMP, K_GOTO, K_ACTION, K_NAT = range(6)
 ACCEPT, DROP = int(Verdict.ACCEPT), int(Verdict.DROP)
 _VERDICTS = {"ACCEPT": ACCEPT, "DROP": DROP, "RETURN": RETURN}
 _EMPTY: tuple[CRule, ...] = ()
+_NAT_TARGETS = frozenset({"DNAT", "SNAT", "MASQUERADE", "REDIRECT"})
 
 
 @dataclass(slots=True, eq=False)
@@ -40,6 +42,7 @@ class CRule:
     verdict: int = CONTINUE
     chain: CChain | None = None
     action: Action | None = None
+    nat: Nat | None = None  # K_NAT: the decision of a DNAT/SNAT/MASQUERADE/REDIRECT rule
 
     @property
     def text(self) -> str:
@@ -175,6 +178,12 @@ def walk(start: CChain, pkt: Packet, skb: Skb, env: Env, trace: list[TraceEntry]
                 steps = chain.steps
                 pos, cands, ci = 0, None, 0
                 continue
+            if kind == K_NAT:  # nat targets: decide, accept (`xt_nat`, `masquerade_tg`, `redirect_tg`)
+                nat = crule.nat
+                skb.nat = nat
+                if nat.kind == "MASQUERADE":  # type: ignore[union-attr]
+                    skb.masqueraded = True
+                return ACCEPT
             verdict = crule.verdict if kind == K_VERDICT else crule.action(pkt, skb, env)  # type: ignore[misc]
             if verdict == CONTINUE:
                 continue
@@ -245,7 +254,7 @@ def _compile_table(
             _compile_rule(i, rule, table.name, chains, unknown, slots, cache)
             for i, rule in enumerate(live[name].rules, 1)
         ]
-        cchain.steps = build_steps(cchain.rules, block) if indexed else list(cchain.rules)
+        cchain.steps = build_steps(cchain.rules, block, cache) if indexed else list(cchain.rules)
     for name in BUILTIN_CHAINS.get(table.name, ()):
         chains.setdefault(name, CChain(name, table.name, ACCEPT, Source("<built-in>", 0)))
     _check_loops(chains)
@@ -314,6 +323,11 @@ def _compile_rule(
         raise located(rule.source.file, rule.source.line, f"goto to unknown chain '{target.name}'")
     elif target.name in _VERDICTS and not target.options:
         crule.kind, crule.verdict = K_VERDICT, _VERDICTS[target.name]
+    elif target.name in _NAT_TARGETS:
+        try:
+            crule.kind, crule.nat = K_NAT, nat_of(target.name, {o.name: o.values for o in target.options})
+        except ValueError as exc:
+            raise located(rule.source.file, rule.source.line, str(exc)) from None
     else:
         action = compile_target(rule, target, unknown)
         if action is NEVER:

@@ -78,8 +78,11 @@ def _exact_dst(crule: CRule) -> int | None:
     return found
 
 
-def build_steps(rules: list[CRule], min_block: int = MIN_BLOCK) -> list[Step]:
-    """The chain's rules with every long enough keyed run folded into a Block."""
+def build_steps(
+    rules: list[CRule], min_block: int = MIN_BLOCK, shared: dict[object, object] | None = None
+) -> list[Step]:
+    """The chain's rules with every long enough keyed run folded into a Block, every statistic run
+    into a Fan. `shared` (the compile's intern table) lets identical Fan draws share one tuple."""
     keys = [rule_keys(r) for r in rules]
     draws = [_fan_draw(r) for r in rules]
     steps: list[Step] = []
@@ -91,6 +94,8 @@ def build_steps(rules: list[CRule], min_block: int = MIN_BLOCK) -> list[Step]:
         if fan >= 2:
             run = tuple(rules[i : i + fan])
             fixed = tuple(d for d in draws[i : i + fan] if d is not None)
+            if shared is not None:
+                fixed = shared.setdefault(("fan", fixed), fixed)  # type: ignore[assignment]
             steps.append(Fan(fixed, tuple(replace(r, preds=()) for r in run), run))
             i += fan
             continue
