@@ -22,6 +22,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("matrix", "matrix_cmd"),
     ("ct", "ct"),
     ("rules", "rules"),
+    ("doctor", "doctor"),
     ("lab", "lab"),
     ("lab", "compare"),
 ]

@@ -1,0 +1,138 @@
+"""What an iptables-save dump says about the escaped-NAT reset: Service DNAT rules, and the rules
+that drop conntrack INVALID packets on the forward path.
+
+The forward path is walked as the kernel walks it: mangle PREROUTING and FORWARD, then filter
+FORWARD (all after conntrack, so `--ctstate INVALID` sees the tracker's verdict), following `-j`/`-g`
+into user chains. A chain is not followed past an unconditional ACCEPT/DROP/REJECT/RETURN, so a
+drop rule hidden behind one is not counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kplab.netfilter.iptables_save import parse as parse_save
+from kplab.netfilter.model import Rule, Ruleset, Table
+
+FORWARD_PATH = (("mangle", "PREROUTING"), ("mangle", "FORWARD"), ("filter", "FORWARD"))
+_TERMINAL = frozenset({"ACCEPT", "DROP", "REJECT", "RETURN"})
+_HARMLESS_MODULES = frozenset({"comment", "nfacct"})  # they never make a rule match fewer packets
+
+
+@dataclass(slots=True)
+class InvalidDrop:
+    """A rule that drops ctstate INVALID, with the jump rules that lead to it from a hook chain."""
+
+    table: str
+    rule: Rule
+    path: tuple[Rule, ...]
+    conditions: list[str]  # what else must match (on the rule or a jump): empty = every INVALID packet
+
+    @property
+    def nfacct(self) -> str | None:
+        m = self.rule.match("nfacct")
+        opt = m.get("--nfacct-name") if m else None
+        return opt.value if opt else None
+
+
+@dataclass(slots=True)
+class RuleFacts:
+    file: str
+    lines: list[str]
+    ruleset: Ruleset
+    service_dnat: list[Rule] = field(default_factory=list)  # DNAT in kube-proxy's KUBE-SEP-* chains
+    other_dnat: list[Rule] = field(default_factory=list)
+    invalid_drops: list[InvalidDrop] = field(default_factory=list)
+    kube_proxy: bool = False  # kube-proxy iptables-mode chains present
+
+    def text(self, rule: Rule) -> str:
+        """`file:line: the rule as written` for evidence."""
+        line = rule.source.line
+        written = self.lines[line - 1] if 0 < line <= len(self.lines) else f"-A {rule.chain} ..."
+        return f"{self.file}:{line}: {written.strip()}"
+
+    @property
+    def full_drop(self) -> InvalidDrop | None:
+        """A drop that catches every INVALID forwarded packet, if there is one."""
+        return next((d for d in self.invalid_drops if not d.conditions), None)
+
+
+def analyse(text: str, file: str) -> RuleFacts:
+    """Parse a dump (InputError if malformed) and collect the facts."""
+    ruleset = parse_save(text, file)
+    facts = RuleFacts(file, text.split("\n"), ruleset)
+    nat = ruleset.tables.get("nat")
+    if nat is not None:
+        facts.kube_proxy = "KUBE-SERVICES" in nat.chains
+        for chain in nat.chains.values():
+            for rule in chain.rules:
+                if rule.target is not None and rule.target.name == "DNAT":
+                    is_service = chain.name.startswith("KUBE-SEP-")
+                    (facts.service_dnat if is_service else facts.other_dnat).append(rule)
+    for table_name, chain_name in FORWARD_PATH:
+        table = ruleset.tables.get(table_name)
+        if table is not None and chain_name in table.chains:
+            _walk(table, chain_name, (), {chain_name}, facts.invalid_drops)
+    return facts
+
+
+def is_invalid_drop(rule: Rule) -> bool:
+    if rule.target is None or rule.target.name not in ("DROP", "REJECT"):
+        return False
+    return _matches_invalid(rule)
+
+
+def _state_options(rule: Rule) -> list[tuple[bool, bool]]:
+    """(negated, names INVALID) for each `--ctstate`/`--state` test of the rule."""
+    out = []
+    for module, option in (("conntrack", "--ctstate"), ("state", "--state")):
+        m = rule.match(module)
+        opt = m.get(option) if m else None
+        if opt is not None:
+            out.append((opt.negated, "INVALID" in opt.value.replace(",", " ").split()))
+    return out
+
+
+def _matches_invalid(rule: Rule) -> bool:
+    return any(not negated and invalid for negated, invalid in _state_options(rule))
+
+
+def _admits_invalid(rule: Rule) -> bool:
+    """False if a state test keeps INVALID packets out (`--ctstate NEW`, `! --ctstate INVALID`)."""
+    return all(invalid != negated for negated, invalid in _state_options(rule))
+
+
+def conditions(rule: Rule) -> list[str]:
+    """The matches of `rule` beyond comment/nfacct and the INVALID state test, as `module: opts`."""
+    out = []
+    for m in rule.matches:
+        if m.module in _HARMLESS_MODULES:
+            continue
+        opts = [o for o in m.options if o.name not in ("--ctstate", "--state")]
+        if m.module in ("conntrack", "state") and not opts:
+            continue
+        words = " ".join(("! " if o.negated else "") + " ".join((o.name, *o.values)) for o in opts)
+        out.append(f"{m.module or 'match'}: {words}" if words else m.module)
+    return out
+
+
+def _unconditional(rule: Rule) -> bool:
+    return all(m.module in _HARMLESS_MODULES for m in rule.matches)
+
+
+def _walk(
+    table: Table, chain_name: str, path: tuple[Rule, ...], seen: set[str], found: list[InvalidDrop]
+) -> None:
+    for rule in table.chains[chain_name].rules:
+        target = rule.target
+        if target is None:
+            continue
+        if is_invalid_drop(rule):
+            conds = [c for jump in path for c in conditions(jump)] + conditions(rule)
+            found.append(InvalidDrop(table.name, rule, path, conds))
+        elif target.name in table.chains and target.name not in seen and _admits_invalid(rule):
+            _walk(table, target.name, (*path, rule), seen | {target.name}, found)
+            if target.goto and _unconditional(rule):
+                return
+        if target.name in _TERMINAL and _unconditional(rule):
+            return
