@@ -31,7 +31,11 @@ class Case:
 
 def load_cases() -> list[Case]:
     files = {p.stem: parse_sequence(p.read_text(), str(p)) for p in sorted(DATA.glob("*.jsonl"))}
-    cases = [Case(name, steps) for name, steps in files.items()]
+    cases = []
+    for name, steps in files.items():
+        sidecar = DATA / f"{name}.sysctl.json"  # saved with a shrunk generated failure
+        sysctl = json.loads(sidecar.read_text()) if sidecar.exists() else {}
+        cases.append(Case(name, steps, sysctl))
     options = json.loads((DATA / "options.json").read_text())
     for name, opt in sorted(options.items()):
         cases.append(Case(name, files[opt["base"]], opt.get("sysctl", {}), opt.get("drop_invalid", False)))
