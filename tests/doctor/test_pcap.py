@@ -140,3 +140,15 @@ def test_direct_pod_traffic_is_not_an_escape(tmp_path: Path) -> None:
             (0.003, frame(C, 40001, B, 80, 2, 0, RST))]  # fmt: skip
     path = write_pcap(tmp_path / "d.pcap", pkts)
     assert report(pcaps=[path], service_cidrs=["192.168.0.0/16"]).ids() == []
+
+
+def test_committed_real_kernel_capture() -> None:
+    """tests/data/doctor/lab-reset-client.pcap: tcpdump in a lab client namespace (lab_reset.py) while
+    a lost conntrack entry let the server's segment escape un-NATed."""
+    found = report(pcaps=[str(DATA / "lab-reset-client.pcap")], service_cidrs=["192.168.0.0/24"],
+                   pod_cidrs=["10.0.1.0/24"]).get("escaped-reverse-nat")  # fmt: skip
+    assert found is not None
+    (conn,) = found.data["connections"]
+    assert (conn["vip"], conn["backend"], conn["rst_exact"], conn["server"]) == (
+        "192.168.0.2:80", "10.0.1.2:80", True, "reset")  # fmt: skip
+    assert any(e.strip().startswith("escaped: 2026-") or "escaped: 20" in e for e in found.evidence)

@@ -10,7 +10,6 @@ TCP/IPv4 (ARP, IPv6, UDP, later IP fragments) are skipped; a broken file is bad 
 
 from __future__ import annotations
 
-import io
 import struct
 from dataclasses import dataclass, field
 
@@ -84,12 +83,23 @@ def read(data: bytes, file: str) -> Capture:
 
 
 def _read_pcap(data: bytes, file: str) -> Capture:
-    reader = dpkt.pcap.Reader(io.BytesIO(data))
+    """Classic pcap: the file header through dpkt, records walked here (exact nanoseconds)."""
+    little = data[:4] in (PCAP_MAGICS[0], PCAP_MAGICS[2])
+    header = (dpkt.pcap.LEFileHdr if little else dpkt.pcap.FileHdr)(data[:24])
+    nano = data[:4] in PCAP_MAGICS[2:]
+    order = "<" if little else ">"
     cap = Capture(file, "pcap", interfaces=[""])
-    linktype = reader.datalink()
-    for ts, frame in reader:
+    pos = 24
+    while pos < len(data):
+        if len(data) - pos < 16:
+            raise ValueError(f"truncated record header at offset {pos}")
+        sec, frac, caplen, _ = struct.unpack_from(order + "IIII", data, pos)
+        if pos + 16 + caplen > len(data):
+            raise ValueError(f"record at offset {pos} is cut short")
         cap.frames += 1
-        _add(cap, frame, linktype, round(ts * 1_000_000_000), "", "")
+        ts_ns = sec * 1_000_000_000 + (frac if nano else frac * 1000)
+        _add(cap, data[pos + 16 : pos + 16 + caplen], header.linktype, ts_ns, "", "")
+        pos += 16 + caplen
     return cap
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from kplab.diagnose.capture import ACK, FIN, PSH, RST, SYN, Segment
@@ -13,13 +14,22 @@ from kplab.packet import fmt_ip
 SHOW = 5  # escape stories quoted in the evidence
 
 
+def timestamp(ts_ns: int) -> str:
+    """Capture time: UTC date and time for a wall-clock capture, seconds for a simulated one."""
+    seconds, frac = divmod(ts_ns, 1_000_000_000)
+    if seconds < 1_000_000_000:  # before 2001: a simulated clock that starts at 0
+        return f"{seconds}.{frac:09d}s"
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:09d}Z"
+
+
 def describe(seg: Segment) -> str:
     flags = "".join(
         c for bit, c in ((SYN, "S"), (FIN, "F"), (RST, "R"), (PSH, "P"), (ACK, ".")) if seg.flags & bit
     )
+    where = f"{seg.file}#{seg.frame}" + (f" [{seg.iface}]" if seg.iface else "")
     text = (
-        f"{seg.ts_ns / 1e9:.9f}s {seg.file}#{seg.frame} [{seg.iface}] {fmt_ip(seg.src)}:{seg.sport} > "
-        f"{fmt_ip(seg.dst)}:{seg.dport} [{flags}] seq={seg.seq} ack={seg.ack} len={seg.length}"
+        f"{timestamp(seg.ts_ns)} {where} {fmt_ip(seg.src)}:{seg.sport} > {fmt_ip(seg.dst)}:{seg.dport} "
+        f"[{flags}] seq={seg.seq} ack={seg.ack} len={seg.length}"
     )
     return f"{text} ({seg.comment})" if seg.comment else text
 

@@ -1,0 +1,106 @@
+"""The doctor against the real kernel: dumps the real iptables-save prints, `--live` inside a lab
+namespace (read-only), and a real escaped reset captured in a lab client namespace."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from kplab.diagnose import Sources, diagnose, load
+from kplab.kubeproxy import GeneratedRules, NodeEnv, Version, generate, load_config, load_manifests
+from kplab.kubeproxy.kernel import load as load_rules
+from kplab.lab.netns import Lab, Netns
+
+from .helpers import DATA
+from .lab_reset import run_reset
+
+BE_LIBERAL = "net.netfilter.nf_conntrack_tcp_be_liberal"
+
+
+def kube_proxy_rules(version: Version, nfacct: bool = False) -> tuple[GeneratedRules, frozenset[str]]:
+    """The rules make_data.py loaded: cluster.yaml through kplab rules --full-node, be_liberal=0."""
+    config, _ = load_config(str(DATA / "kube-proxy.yaml"))
+    env = NodeEnv(nfacct=frozenset({"ct_state_invalid_dropped_pkts"}) if nfacct else frozenset())
+    rules = generate(load_manifests([str(DATA / "cluster.yaml")]), config=config, env=env, version=version,
+                     sysctls={BE_LIBERAL: 0}, full_node=True)  # fmt: skip
+    return rules, env.nfacct
+
+
+def strip_comments(text: str) -> list[str]:
+    return [line for line in text.splitlines() if not line.startswith("#")]
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize(
+    ("name", "version", "nfacct", "expected"),
+    [("kp-1.14", Version.V1_14, False, "invalid-not-dropped"),
+     ("kp-1.15", Version.V1_15, False, "mitigated-by-drop-rule"),
+     ("kp-current-nfacct", Version.CURRENT, True, "mitigated-by-drop-rule")],
+)  # fmt: skip
+def test_fresh_dump_matches_the_committed_one_and_is_diagnosed(
+    lab: Lab, tmp_path: Path, name: str, version: Version, nfacct: bool, expected: str
+) -> None:
+    ns = lab.netns("kp")
+    ns.sysctl(BE_LIBERAL, 0)
+    rules, counters = kube_proxy_rules(version, nfacct)
+    load_rules(ns, rules, counters)
+    saved = ns.run(["iptables-save"]).stdout
+    assert strip_comments(saved) == strip_comments((DATA / f"{name}.save").read_text())
+    (tmp_path / "d.save").write_text(saved)
+    (tmp_path / "s.txt").write_text(ns.run(["sysctl", "-a"], check=False).stdout)
+    report = diagnose(load(Sources(iptables_save=str(tmp_path / "d.save"), sysctl=str(tmp_path / "s.txt"))))
+    assert expected in report.ids() and "loose-pickup-risk" in report.ids()
+
+
+def live(ns: Netns, *args: str) -> tuple[int, dict[str, object]]:
+    proc = ns.run([sys.executable, "-c", "from kplab.cli import main; main()", "doctor", "--live",
+                   "--live-interval", "0", "-o", "json", *args], check=False)  # fmt: skip
+    assert proc.returncode in (0, 1), proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def state(ns: Netns) -> tuple[list[str], str, str]:
+    """What --live must not change: the rules (counters aside) and the conntrack sysctls."""
+    rules = strip_comments(ns.run(["iptables-save"]).stdout)
+    sysctls = ns.run(["sh", "-c", "cat /proc/sys/net/netfilter/nf_conntrack_tcp_*"], check=False).stdout
+    return rules, sysctls, ns.run(["ip", "-o", "link"]).stdout
+
+
+@pytest.mark.kernel
+def test_live_reads_its_namespace_and_changes_nothing(lab: Lab) -> None:
+    ns = lab.netns("live")
+    code, doc = live(ns)
+    assert code == 0 and [f["id"] for f in doc["findings"]] == ["kernel-era"]  # type: ignore[attr-defined]
+    assert doc["inputs"]["live"] is True  # type: ignore[index]
+    rules, _ = kube_proxy_rules(Version.V1_14)
+    load_rules(ns, rules)
+    ns.sysctl(BE_LIBERAL, 0)
+    before = state(ns)
+    code, doc = live(ns, "--fail-on", "critical")
+    assert state(ns) == before
+    ids = [f["id"] for f in doc["findings"]]  # type: ignore[index, union-attr]
+    assert code == 1 and "invalid-not-dropped" in ids and "loose-pickup-risk" in ids
+    ns.sysctl(BE_LIBERAL, 1)
+    code, doc = live(ns)
+    ids = [f["id"] for f in doc["findings"]]  # type: ignore[index, union-attr]
+    assert code == 0 and "mitigated-by-be-liberal" in ids and "invalid-not-dropped" not in ids
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("drop_rule", [False, True], ids=["no-drop-rule", "drop-rule"])
+def test_real_escaped_reset_after_a_lost_entry(lab: Lab, tmp_path: Path, drop_rule: bool) -> None:
+    """The kernel's own verdict (server ECONNRESET) and the doctor's reading of the client capture
+    agree; the DROP INVALID rule does not help against a picked-up entry (loose=1)."""
+    pcap = tmp_path / "client.pcap"
+    saw = run_reset(lab, pcap, drop_invalid=drop_rule)
+    assert saw["server"] == "ConnectionResetError" and saw["client"] == "ConnectionResetError"
+    report = diagnose(load(Sources(pcaps=[str(pcap)], service_cidrs=["192.168.0.0/24"],
+                                   pod_cidrs=["10.0.1.0/24"])))  # fmt: skip
+    found = report.get("escaped-reverse-nat")
+    assert found is not None
+    (conn,) = found.data["connections"]
+    assert conn["client"] == f"10.0.0.2:{saw['port']}" and conn["backend"] == "10.0.1.2:80"
+    assert conn["rst_exact"] is True and conn["server"] == "reset"
