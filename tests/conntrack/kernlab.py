@@ -32,7 +32,7 @@ from kplab.netfilter.conntrack.replay import (
     flow_tuples,
     to_packet,
 )
-from kplab.packet import codec, fmt_ip, fmt_ipport
+from kplab.packet import Packet, codec, fmt_ip, fmt_ipport
 
 CLONE_NEWNET = 0x40000000
 ETH_P_IP = 0x0800
@@ -122,7 +122,8 @@ class KernelNode:
         ]
         self.node.run(["iptables-restore"], input="\n".join(rules) + "\n")
         for end in (self.client, self.server):
-            end.run(["iptables", "-A", "INPUT", "-p", "tcp", "-j", "DROP"])
+            for proto in ("tcp", "udp"):
+                end.run(["iptables", "-A", "INPUT", "-p", proto, "-j", "DROP"])
 
     @staticmethod
     def _capture(ifname: str) -> socket.socket:
@@ -210,6 +211,18 @@ class KernelNode:
             "out_dst": fmt_ipport(out.dst, out.dport),
         }
 
+    def send_packet(self, pkt: Packet, from_client: bool) -> Packet | None:
+        """Send any packet (TCP or UDP) from the client or the server; what left the node, if any."""
+        tx, rx = (self.client_tx, self.server_rx) if from_client else (self.server_tx, self.client_rx)
+        _drain(rx)
+        tx.sendto(codec.encode(pkt), (fmt_ip(pkt.dst), 0))
+        got = _receive(rx, 0.25, pkt.proto)
+        return codec.decode(got) if got is not None else None
+
+    def conntrack_lines(self) -> list[str]:
+        with inside(self.node), open("/proc/net/nf_conntrack") as f:
+            return f.read().splitlines()
+
     def replay(
         self, steps: list[Step], isn_orig: int, isn_reply: int, client_port: int
     ) -> list[dict[str, Any]]:
@@ -238,8 +251,8 @@ def _drain(sock: socket.socket) -> None:
             sock.recvfrom(65535)
 
 
-def _receive(sock: socket.socket, wait: float) -> bytes | None:
-    """The first incoming TCP packet for the client/server (our own transmissions are skipped)."""
+def _receive(sock: socket.socket, wait: float, proto: int = 6) -> bytes | None:
+    """The first incoming packet of `proto` for the client/server (our own transmissions skipped)."""
     deadline = time.monotonic() + wait
     while True:
         left = deadline - time.monotonic()
@@ -249,7 +262,7 @@ def _receive(sock: socket.socket, wait: float) -> bytes | None:
         if not ready:
             return None
         data, addr = sock.recvfrom(65535)
-        if addr[2] == PACKET_OUTGOING or len(data) < 20 or data[9] != 6:
+        if addr[2] == PACKET_OUTGOING or len(data) < 20 or data[9] != proto:
             continue
         dst = int.from_bytes(data[16:20], "big")
         if dst in (CLIENT, POD, VIP):

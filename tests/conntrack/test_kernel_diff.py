@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import json
 import platform
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kplab.lab.netns import Lab, list_namespaces, require
 from kplab.netfilter.conntrack.profiles import get_profile
 from kplab.netfilter.conntrack.replay import ISN_ORIG, ISN_REPLY, parse_line
 
@@ -31,19 +29,6 @@ from .kernlab import KernelNode
 pytestmark = pytest.mark.kernel
 _ports = itertools.count(42000)
 CASES = load_cases()
-
-
-@pytest.fixture(scope="module")
-def kernel_node() -> Iterator[KernelNode]:
-    require()
-    with Lab("ct") as lab:
-        prefix = lab.prefix
-        node = KernelNode(lab)
-        try:
-            yield node
-        finally:
-            node.close()
-    assert not [n for n in list_namespaces() if n.startswith(prefix)]
 
 
 def _run(node: KernelNode, case: Case) -> list[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 
-from kplab.packet.model import TCP, Packet
+from kplab.packet.model import TCP, UDP, Packet
 
 
 def checksum(data: bytes) -> int:
@@ -42,10 +42,29 @@ def ip_length(pkt: Packet) -> int:
     return 28 + pkt.length + (ip_length(pkt.inner) if pkt.inner is not None else 0)
 
 
+def _ip_header(pkt: Packet, payload_len: int, ident: int) -> bytes:
+    header = struct.pack(
+        "!BBHHHBBHII", 0x45, 0, 20 + payload_len, ident, 0x4000, pkt.ttl, pkt.proto, 0, pkt.src, pkt.dst
+    )
+    return header[:10] + struct.pack("!H", checksum(header)) + header[12:]
+
+
+def encode_udp(pkt: Packet, ident: int = 0) -> bytes:
+    """IPv4 + UDP bytes (zero-filled payload of `length` bytes), both checksums filled in."""
+    payload = pkt.data or b"\0" * pkt.length
+    size = 8 + len(payload)
+    datagram = struct.pack("!HHHH", pkt.sport, pkt.dport, size, 0) + payload
+    csum = checksum(struct.pack("!IIBBH", pkt.src, pkt.dst, 0, UDP, size) + datagram) or 0xFFFF
+    datagram = datagram[:6] + struct.pack("!H", csum) + datagram[8:]
+    return _ip_header(pkt, size, ident) + datagram
+
+
 def encode(pkt: Packet, ident: int = 0) -> bytes:
-    """IPv4 + TCP bytes for a TCP packet, both checksums filled in."""
+    """IPv4 + TCP (or UDP) bytes, every checksum filled in."""
+    if pkt.proto == UDP:
+        return encode_udp(pkt, ident)
     if pkt.proto != TCP:
-        raise ValueError("encode handles TCP only")
+        raise ValueError("encode handles TCP and UDP only")
     opts = tcp_options(pkt)
     payload = pkt.data or b"\0" * pkt.length
     offset = (20 + len(opts)) // 4
@@ -56,10 +75,7 @@ def encode(pkt: Packet, ident: int = 0) -> bytes:
     pseudo = struct.pack("!IIBBH", pkt.src, pkt.dst, 0, TCP, len(segment))
     csum = checksum(pseudo + segment)
     segment = segment[:16] + struct.pack("!H", csum) + segment[18:]
-    total = 20 + len(segment)
-    ip_header = struct.pack("!BBHHHBBHII", 0x45, 0, total, ident, 0x4000, pkt.ttl, TCP, 0, pkt.src, pkt.dst)
-    ip_header = ip_header[:10] + struct.pack("!H", checksum(ip_header)) + ip_header[12:]
-    return ip_header + segment
+    return _ip_header(pkt, len(segment), ident) + segment
 
 
 def _parse_options(pkt: Packet, opts: bytes) -> None:
@@ -87,7 +103,7 @@ def _parse_options(pkt: Packet, opts: bytes) -> None:
 
 
 def decode(data: bytes) -> Packet:
-    """IPv4 bytes -> Packet (TCP fields parsed; other protocols keep addresses only).
+    """IPv4 bytes -> Packet (TCP and UDP parsed; other protocols keep addresses only).
 
     Also records `tos` in `notes` as `tos=N` (the kernel lab marks packets' ctstate there).
     """
@@ -98,6 +114,10 @@ def decode(data: bytes) -> Packet:
     proto = data[9]
     src, dst = struct.unpack("!II", data[12:20])
     pkt = Packet(src=src, dst=dst, proto=proto, ttl=data[8], notes=[f"tos={data[1]}"])
+    if proto == UDP:
+        pkt.sport, pkt.dport, size = struct.unpack("!HHH", data[ihl : ihl + 6])
+        pkt.length = size - 8
+        return pkt
     if proto != TCP:
         return pkt
     tcp = data[ihl:total]
