@@ -82,3 +82,48 @@ def test_newreno_fast_retransmit_after_three_dupacks() -> None:
     b.input(partial, 5 * MS)
     resent = take(b)
     assert resent[0].seq == segs[5].seq, "NewReno: a partial ACK retransmits the next hole"
+
+
+def _acks_for_burst(cfg: TcpConfig, segments: int, read: bool) -> list[int]:
+    """Raw window values of the ACKs the client sends for a burst of full segments."""
+    a, b, client, server = established(cfg)
+    b.send(server, segments * 1460, 0)
+    windows: list[int] = []
+    while burst := take(b):
+        for p in burst:
+            a.input(p, 0)
+            if read:
+                a.read(client, client.unread, 0)
+            for ack in take(a):
+                windows.append(ack.win)
+                b.input(ack, 0)
+    return windows
+
+
+def test_default_ack_policy_acks_every_second_segment_after_quick_acks() -> None:
+    windows = _acks_for_burst(TcpConfig(rcvbuf_bytes=60_000), 60, read=False)
+    assert 16 + 10 <= len(windows) < 45
+
+
+def test_linux_ack_policy_holds_acks_while_the_window_shrinks() -> None:
+    cfg = TcpConfig(rcvbuf_bytes=60_000, linux_ack_policy=True)
+    a, b, client, server = established(cfg)
+    b.send(server, 60 * 1460, 0)
+    acks = []
+    while burst := take(b):
+        for p in burst:
+            a.input(p, 0)
+            for ack in take(a):
+                acks.append(ack)
+                b.input(ack, 0)
+    # quick ACKs for the first data, then nothing while the unread data shrinks the window
+    assert 16 <= len(acks) <= 22
+    assert client.delack_at == TcpConfig().delack_ns
+    a.on_timer(client, client.delack_at)
+    (delayed,) = take(a)
+    assert a.ctr.DelayedACKs == 1 and delayed.ack == client.rcv_nxt & 0xFFFFFFFF
+
+
+def test_linux_ack_policy_acks_each_segment_while_the_window_grows() -> None:
+    windows = _acks_for_burst(TcpConfig(linux_ack_policy=True), 40, read=True)
+    assert len(windows) == 40 and windows == sorted(windows)

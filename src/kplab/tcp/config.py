@@ -22,6 +22,11 @@ class TcpConfig:
     rto_max_ns: int = 120 * SECOND  # TCP_RTO_MAX
     delack_ns: int = 40 * MS  # TCP_DELACK_MIN
     quickacks: int = 16  # TCP_MAX_QUICKACKS
+    # Linux's ACK policy in full (checked against 6.18): quick ACKs from the first data, an ACK
+    # for every segment that grows the window (tcp_grow_window), and ACK-every-2-segments only
+    # while the window is not shrinking. Off by default: quick ACKs from the handshake, then
+    # every second segment.
+    linux_ack_policy: bool = False
     retries2: int = 15  # net.ipv4.tcp_retries2
     syn_retries: int = 6  # net.ipv4.tcp_syn_retries
     synack_retries: int = 5  # net.ipv4.tcp_synack_retries

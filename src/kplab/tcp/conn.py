@@ -84,6 +84,7 @@ class Connection:
         "events",
         "fin_queued",
         "fin_sent",
+        "got_data",
         "high_seq",
         "highest_sack",
         "in_backlog",
@@ -192,7 +193,8 @@ class Connection:
         self.ooo_fin = -1
         self.recent_sack: tuple[int, int] | None = None
         self.eof = False
-        self.quick = cfg.quickacks
+        self.quick = 0 if cfg.linux_ack_policy else cfg.quickacks  # quick ACKs left
+        self.got_data = False
         self.last_oow_ack_ns = 0
         # timers (0 = off)
         self.rto_at = self.delack_at = self.persist_at = self.tw_at = 0

@@ -34,8 +34,8 @@ def data_queue(c: Connection, p: Packet, seq: int, now_ns: int) -> int:
         return ACK_NOW
     c.rcv_nxt = end
     c.unread += new
-    if c.rcv_ssthresh < c.cfg.rcvbuf_bytes:  # `tcp_grow_window`: by 2 segments per segment
-        c.rcv_ssthresh = min(c.rcv_ssthresh + max(2 * c.mss, 2 * new), c.cfg.rcvbuf_bytes)
+    if new:
+        _event_data_recv(c, new)
     ack = ACK_DELAYED
     if c.ooo:
         _drain_ofo(c)
@@ -45,9 +45,35 @@ def data_queue(c: Connection, p: Packet, seq: int, now_ns: int) -> int:
     if fin or c.ooo_fin == c.rcv_nxt:
         tcp_fin(c, now_ns)
         return ACK_NOW
-    if c.quick or c.rcv_nxt - c.rcv_wup > c.mss:
-        return ACK_NOW
+    if c.quick or (c.rcv_nxt - c.rcv_wup > c.mss and _window_not_shrinking(c)):
+        return ACK_NOW  # `__tcp_ack_snd_check`
     return ack
+
+
+def _event_data_recv(c: Connection, new: int) -> None:
+    """`tcp_event_data_recv` + `tcp_grow_window`: the offered window grows by two segments per
+    segment while there is room. With `linux_ack_policy`, quick ACKs start with the first data
+    and every segment that grows the window is ACKed at once, as Linux does."""
+    limit = c.cfg.rcvbuf_bytes
+    if not c.cfg.linux_ack_policy:
+        if c.rcv_ssthresh < limit:
+            c.rcv_ssthresh = min(c.rcv_ssthresh + max(2 * c.mss, 2 * new), limit)
+        return
+    if not c.got_data:
+        c.got_data = True
+        c.quick = max(c.quick, c.cfg.quickacks)
+    if new >= 128 and c.rcv_ssthresh < limit and c.rcv_ssthresh < limit - c.unread - c.ooo_bytes:
+        c.rcv_ssthresh = min(c.rcv_ssthresh + max(2 * c.mss, 2 * new), limit)
+        c.quick = max(c.quick, 1)
+
+
+def _window_not_shrinking(c: Connection) -> bool:
+    """With `linux_ack_policy`: ACK every second segment only if `__tcp_select_window()` would not
+    offer less than the last advertised window (else the delayed ACK or the reader's update)."""
+    if not c.cfg.linux_ack_policy:
+        return True
+    free = min(c.cfg.rcvbuf_bytes - c.unread - c.ooo_bytes, c.rcv_ssthresh)
+    return (free if free >= c.mss else 0) >= c.rcv_wnd
 
 
 def _queue_ofo(c: Connection, seq: int, end: int, fin: bool) -> int:
