@@ -15,7 +15,7 @@ from kplab.kubeproxy.kernel import load as load_rules
 from kplab.lab.netns import Lab, Netns
 
 from .helpers import DATA
-from .lab_reset import run_reset
+from .lab_reset import run_challenge, run_reset
 
 BE_LIBERAL = "net.netfilter.nf_conntrack_tcp_be_liberal"
 
@@ -104,3 +104,21 @@ def test_real_escaped_reset_after_a_lost_entry(lab: Lab, tmp_path: Path, drop_ru
     (conn,) = found.data["connections"]
     assert conn["client"] == f"10.0.0.2:{saw['port']}" and conn["backend"] == "10.0.1.2:80"
     assert conn["rst_exact"] is True and conn["server"] == "reset"
+
+
+@pytest.mark.kernel
+def test_real_challenge_ack_survival(lab: Lab, tmp_path: Path) -> None:
+    """An ACK for data the client never sent escapes (INVALID: ACK over upper bound); the client's RST
+    carries that ACK as its seq, in the server's window but not exact: challenge ACK, the server lives
+    (the client still receives its next data) and the doctor says so."""
+    pcap = tmp_path / "client.pcap"
+    saw = run_challenge(lab, pcap)
+    assert saw["client"] == "b'world'"
+    report = diagnose(load(Sources(pcaps=[str(pcap)], service_cidrs=["192.168.0.0/24"],
+                                   pod_cidrs=["10.0.1.0/24"])))  # fmt: skip
+    assert report.ids() == ["escaped-reverse-nat", "challenge-ack-survived"]
+    found = report.get("challenge-ack-survived")
+    assert found is not None
+    (conn,) = found.data["connections"]
+    assert conn["rst_exact"] is False and conn["server"] == "survived"
+    assert any("challenge ACK" in e for e in found.evidence)

@@ -152,3 +152,15 @@ def test_committed_real_kernel_capture() -> None:
     assert (conn["vip"], conn["backend"], conn["rst_exact"], conn["server"]) == (
         "192.168.0.2:80", "10.0.1.2:80", True, "reset")  # fmt: skip
     assert any(e.strip().startswith("escaped: 2026-") or "escaped: 20" in e for e in found.evidence)
+
+
+def test_committed_real_kernel_challenge_ack_capture() -> None:
+    """tests/data/doctor/lab-challenge-client.pcap (lab_reset.run_challenge): the escaped segment ACKed
+    1000 bytes the client never sent; the RST was inexact and the server answered a challenge ACK."""
+    r = report(pcaps=[str(DATA / "lab-challenge-client.pcap")], service_cidrs=["192.168.0.0/24"],
+               pod_cidrs=["10.0.1.0/24"])  # fmt: skip
+    assert r.ids() == ["escaped-reverse-nat", "challenge-ack-survived"]
+    found = r.get("challenge-ack-survived")
+    assert found is not None
+    (conn,) = found.data["connections"]
+    assert conn["rst_exact"] is False and conn["server"] == "survived"

@@ -54,6 +54,10 @@ def _story(e: Escape) -> list[str]:
         return [*lines, "  no RST from the client to the pod IP in the capture"]
     exact = {True: "equals", False: "differs from", None: "cannot be compared with"}[e.exact]
     lines.append(f"  client RST: {describe(e.rst)}; its seq {exact} the server's rcv_nxt {e.rcv_nxt}")
+    answer = e.answer
+    pure_ack = answer is not None and answer.length == 0 and not answer.flags & (RST | SYN | FIN)
+    if e.outcome == "survived" and answer is not None and answer is not e.outcome_segment and pure_ack:
+        lines.append(f"  challenge ACK (ack = rcv_nxt {answer.ack}): {describe(answer)}")
     if e.outcome_segment is not None:
         verb = "server connection reset; it then answers with" if e.outcome == "reset" else "server lived on:"
         lines.append(f"  {verb} {describe(e.outcome_segment)}")

@@ -51,6 +51,7 @@ class Escape:
     rcv_nxt: int | None = None  # the server's, from the ACK of its last segment before the RST
     outcome: str = "unknown"  # "reset", "survived" or "unknown"
     outcome_segment: Segment | None = None
+    answer: Segment | None = None  # the server side's first segment after the RST
 
     @property
     def exact(self) -> bool | None:
@@ -124,6 +125,7 @@ def _follow(escape: Escape, ordered: list[Segment], services: list[Cidr]) -> Non
         for s in ordered
         if s.ts_ns > rst.ts_ns and (s.src, s.sport) in server and (s.dst, s.dport) == client
     ]
+    escape.answer = after[0] if after else None
     died = next((s for s in after if s.flags & RST), None)
     if died is not None:
         escape.outcome, escape.outcome_segment = "reset", died
