@@ -145,3 +145,36 @@ class KplabEndpoint:
     def state(self, peer_port: int) -> tuple[str, int]:
         conn = self.seen[peer_port]
         return ("CLOSE" if conn.state == TcpState.CLOSE else "ESTABLISHED"), conn.error
+
+
+class KernelClient:
+    """The kernel as the connecting side: a non-blocking connect() from "host" to the peer, whose
+    answers are crafted. Shares the namespaces and sockets of a `KernelEndpoint`."""
+
+    def __init__(self, ep: KernelEndpoint) -> None:
+        self.ep = ep
+        self.sockets: list[socket.socket] = []
+
+    def connect(self, port: int) -> tuple[socket.socket, Packet]:
+        """connect() to the peer's `port`; returns the socket and the SYN the kernel sent."""
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                self.ep.rx.recvfrom(65535)
+        with inside(self.ep.host):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sockets.append(sock)
+        sock.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            sock.connect(("10.9.0.2", port))
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.ep.rx], [], [], 0.1)
+            if ready:
+                data, addr = self.ep.rx.recvfrom(65535)
+                if addr[2] != PACKET_OUTGOING and len(data) >= 20 and data[9] == 6:
+                    return sock, codec.decode(data)
+        raise AssertionError("the kernel sent no SYN")
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            sock.close()

@@ -4,14 +4,17 @@ handshake options). Sequence numbers are compared relative to each side's ISN.""
 
 from __future__ import annotations
 
+import random
+import socket
 from dataclasses import dataclass
 
 import pytest
 
 from kplab.lab.netns import Lab
 from kplab.packet import TCP, Packet, flags_to_str
+from kplab.tcp import TcpConfig, TcpStack, TcpState
 
-from .kernel_endpoint import HOST, PEER, KernelEndpoint, KplabEndpoint
+from .kernel_endpoint import HOST, PEER, KernelClient, KernelEndpoint, KplabEndpoint
 
 MASK = 0xFFFFFFFF
 PEER_ISN = 1_000_000
@@ -109,4 +112,50 @@ def test_endpoint_rules_match_the_kernel(lab: Lab) -> None:
             mismatches.append(f"no socket: kernel {want_rst} kplab {got_rst}")
         assert not mismatches, "\n".join(mismatches)
     finally:
+        kernel.close()
+
+
+# Answers to the kernel's SYN, relative to it: (flags, ack offset from the SYN's ISN + 1).
+SYN_SENT_CASES: dict[str, Inject] = {
+    "RST|ACK acknowledging the SYN: refused": Inject(R | A, 0, 0),
+    "RST|ACK with a wrong ACK: ignored, SYN again at once": Inject(R | A, 0, 5),
+    "RST without ACK: ignored": Inject(R, 0, 0),
+    "SYN-ACK with a wrong ACK: RST (SEQ = SEG.ACK), SYN again at once": Inject(S | A, 0, 7),
+}
+
+
+def _syn_sent_kernel(client: KernelClient, port: int, answer: Inject) -> list[object]:
+    sock, syn = client.connect(port)
+    ack = (syn.seq + 1 + answer.ack_off) & MASK
+    replies = client.ep.send(Packet(PEER, HOST, TCP, port, syn.sport, answer.flags, 5_000_000, ack, 1000, 0))
+    error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    return [[(flags_to_str(p.flags), (p.seq - syn.seq) & MASK, p.ack) for p in replies], error]
+
+
+def _syn_sent_model(port: int, answer: Inject) -> list[object]:
+    stack = TcpStack(TcpConfig(), random.Random(3))
+    conn = stack.connect(HOST, PEER, port, 0)
+    (syn,) = stack.out
+    stack.out.clear()
+    ack = (syn.seq + 1 + answer.ack_off) & MASK
+    stack.input(Packet(PEER, HOST, TCP, port, syn.sport, answer.flags, 5_000_000, ack, 1000, 0), 1)
+    if 0 < conn.next_timer_ns() <= 250_000_000:  # what the kernel side sees within its 0.25 s wait
+        stack.on_timer(conn, conn.next_timer_ns())
+    replies = [(flags_to_str(p.flags), (p.seq - syn.seq) & MASK, p.ack) for p in stack.out]
+    return [replies, conn.error if conn.state == TcpState.CLOSE else 0]
+
+
+@pytest.mark.kernel
+def test_syn_sent_rules_match_the_kernel(lab: Lab) -> None:
+    kernel = KernelEndpoint(lab)
+    client = KernelClient(kernel)
+    try:
+        mismatches = []
+        for i, (name, answer) in enumerate(SYN_SENT_CASES.items()):
+            want, got = _syn_sent_kernel(client, 9000 + i, answer), _syn_sent_model(9000 + i, answer)
+            if want != got:
+                mismatches.append(f"{name}: kernel {want} kplab {got}")
+        assert not mismatches, "\n".join(mismatches)
+    finally:
+        client.close()
         kernel.close()

@@ -25,6 +25,7 @@ from kplab.tcp.state import (
 )
 
 TIMEOUT_FALLBACK_NS = 3_000_000_000  # TCP_TIMEOUT_FALLBACK
+TIMEOUT_MIN_NS = 2_000_000  # TCP_TIMEOUT_MIN (2 jiffies at HZ=1000)
 _RESET_CHECK_STATES = (TcpState.CLOSE_WAIT, TcpState.LAST_ACK, TcpState.CLOSING)
 
 
@@ -173,6 +174,8 @@ def _synsent(c: Connection, p: Packet, now_ns: int) -> None:
     if flags & ACK:
         ack = unwrap(p.ack, c.snd_una)
         if ack <= c.iss or ack > c.snd_nxt:
+            if not c.retransmits:  # a stale peer may have ignored us: SYN again very soon
+                c.rto_at = now_ns + TIMEOUT_MIN_NS
             if not flags & RST:
                 c.stack.send_reset_for(p)
             return
