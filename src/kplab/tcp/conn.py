@@ -157,7 +157,11 @@ class Connection:
         self.in_backlog = False
         self.app_closed = False
         self.armed_ns = 0
-        # send side
+        self.rto_at = self.delack_at = self.persist_at = self.tw_at = 0  # timers (0 = off)
+        self._init_send_side(cfg, iss)
+        self._init_receive_side(cfg)
+
+    def _init_send_side(self, cfg: TcpConfig, iss: int) -> None:
         self.iss = iss
         self.snd_una = self.snd_nxt = self.write_end = iss
         self.snd_wnd = self.max_window = 0
@@ -183,7 +187,8 @@ class Connection:
         self.srtt_ns = self.rttvar_ns = 0
         self.rto_ns = cfg.rto_initial_ns
         self.backoff = self.retransmits = self.retrans_stamp = self.probes_out = 0
-        # receive side
+
+    def _init_receive_side(self, cfg: TcpConfig) -> None:
         self.rcv_nxt = self.rcv_wup = self.rcv_wnd = 0
         self.rcv_wscale = 0
         self.rcv_ssthresh = initial_window(cfg)
@@ -196,8 +201,6 @@ class Connection:
         self.quick = 0 if cfg.linux_ack_policy else cfg.quickacks  # quick ACKs left
         self.got_data = False
         self.last_oow_ack_ns = 0
-        # timers (0 = off)
-        self.rto_at = self.delack_at = self.persist_at = self.tw_at = 0
 
     def __repr__(self) -> str:
         return f"<Connection {self.key} {self.state.name}>"
