@@ -9,46 +9,55 @@ from kplab.diagnose.sysctl import CT_COUNT, CT_MAX
 
 PRESSURE = 0.9  # count / max at or above this is "near max"
 
+MEANS_OLD_KERNEL = (
+    "Before 6.1 every failed TCP window check is INVALID, including old duplicates (a retransmission below "
+    "the window) and overly delayed ACKs: a congested or reordering path is enough to make a backend's reply "
+    "escape reverse NAT."
+)
+FIX_OLD_KERNEL = (
+    "Kernels from 6.1 (commit 6e250dcbff1d) IGNORE those segments and NAT them; a DROP rule or be_liberal=1 "
+    "is still needed for the other causes."
+)
+MEANS_NEW_KERNEL = (
+    "Old duplicates and overly delayed ACKs are IGNOREd (passed with their entry, NATed). Other causes still "
+    "make INVALID: SEQ beyond the receiver's window, an ACK for data conntrack never saw, a lost entry."
+)
+MEANS_ONE_SAMPLE = (
+    "conntrack has called packets INVALID since this namespace started; one sample cannot say whether it is "
+    "still happening. Take a second sample a minute later (--conntrack-stats twice)."
+)
+MEANS_RISING = (
+    "conntrack is marking packets INVALID right now. Without a DROP rule or be_liberal each Service reply "
+    "among them can escape reverse NAT; with nf_conntrack_log_invalid=6 the kernel logs why."
+)
+FIX_RISING = (
+    "See invalid-not-dropped / mitigated-* for whether these packets are stopped.",
+    "To see the reasons: sysctl -w net.netfilter.nf_conntrack_log_invalid=6 (then dmesg).",
+)
+MEANS_PRESSURE = (
+    "When the table is full the packets of new connections are dropped ('table full, dropping packet'), "
+    "early_drop evicts unassured entries, and a connection whose entry vanished stalls, then is picked up "
+    "un-NATed and reset (loose=1)."
+)
+FIX_PRESSURE = (
+    "Raise nf_conntrack_max (kube-proxy: conntrack.maxPerCore / conntrack.min) and the hash size, or shorten "
+    "idle timeouts; see who fills the table with `conntrack -L`."
+)
+
 
 def kernel_era(inp: Inputs) -> list[Finding]:
     k = inp.kernel
     if k is None:
         return []
     evidence = [f"uname -r: {k.text}"]
+    data = {"major": k.major, "minor": k.minor}
     if not k.ignores_old_segments:
+        title = f"Kernel {k.text} is older than 6.1: the classic trigger applies"
         return [
-            Finding(
-                "kernel-era",
-                Severity.WARNING,
-                f"Kernel {k.text} is older than 6.1: the classic trigger applies",
-                "Before 6.1 every failed TCP window check is INVALID, including old duplicates (a "
-                "retransmission "
-                "below the window) and overly delayed ACKs: a congested or reordering path is enough to make "
-                "a "
-                "backend's reply escape reverse NAT.",
-                evidence,
-                [
-                    "Kernels from 6.1 (commit 6e250dcbff1d) IGNORE those segments and NAT them; a DROP rule "
-                    "or "
-                    "be_liberal=1 is still needed for the other causes."
-                ],
-                {"major": k.major, "minor": k.minor},
-            )
+            Finding("kernel-era", Severity.WARNING, title, MEANS_OLD_KERNEL, evidence, [FIX_OLD_KERNEL], data)
         ]
-    return [
-        Finding(
-            "kernel-era",
-            Severity.INFO,
-            f"Kernel {k.text} is 6.1 or newer: the classic trigger is ignored",
-            "Old duplicates and overly delayed ACKs are IGNOREd (passed with their entry, NATed). Other "
-            "causes still "
-            "make INVALID: SEQ beyond the receiver's window, an ACK for data conntrack never saw, a lost "
-            "entry.",
-            evidence,
-            [],
-            {"major": k.major, "minor": k.minor},
-        )
-    ]
+    title = f"Kernel {k.text} is 6.1 or newer: the classic trigger is ignored"
+    return [Finding("kernel-era", Severity.INFO, title, MEANS_NEW_KERNEL, evidence, [], data)]
 
 
 def _delta(first: CtSample, last: CtSample, name: str) -> int | None:
@@ -58,52 +67,46 @@ def _delta(first: CtSample, last: CtSample, name: str) -> int | None:
 
 def invalid_counter(inp: Inputs) -> list[Finding]:
     samples = inp.ct_samples
+    if len(samples) == 1:
+        return _one_sample(samples[0])
     if not samples:
         return []
     first, last = samples[0], samples[-1]
-    if len(samples) == 1:
-        total = first.get("invalid") or 0
-        if total == 0:
-            return []
-        return [
-            Finding(
-                "invalid-counter-rising",
-                Severity.INFO,
-                f"{total} packets counted INVALID (one sample)",
-                "conntrack has called packets INVALID since this namespace started; one sample cannot say "
-                "whether "
-                "it is still happening. Take a second sample a minute later (--conntrack-stats twice).",
-                [f"{first.file}: invalid = {total} (sum over {first.cpus} CPUs, {first.format})"],
-                ["Run the same command again later and pass both files."],
-                {"invalid": total},
-            )
-        ]
     delta = _delta(first, last, "invalid")
     if delta is None or delta <= 0:
         return []
-    rate = (
-        f", {delta / inp.sample_interval_s:.2f}/s over {inp.sample_interval_s:g} s"
-        if inp.sample_interval_s
-        else ""
-    )
+    interval = inp.sample_interval_s
+    rate = f", {delta / interval:.2f}/s over {interval:g} s" if interval else ""
+    evidence = [
+        f"{first.file}: invalid = {first.get('invalid')}",
+        f"{last.file}: invalid = {last.get('invalid')}",
+        f"delta: +{delta}{rate}",
+    ]
+    title = f"INVALID counter rose by {delta}{rate}"
+    data = {"delta": delta, "interval_s": interval}
+    return [
+        Finding(
+            "invalid-counter-rising", Severity.WARNING, title, MEANS_RISING, evidence, [*FIX_RISING], data
+        )
+    ]
+
+
+def _one_sample(sample: CtSample) -> list[Finding]:
+    total = sample.get("invalid") or 0
+    if total == 0:
+        return []
+    evidence = [f"{sample.file}: invalid = {total} (sum over {sample.cpus} CPUs, {sample.format})"]
+    fix = ["Run the same command again later and pass both files."]
+    title = f"{total} packets counted INVALID (one sample)"
     return [
         Finding(
             "invalid-counter-rising",
-            Severity.WARNING,
-            f"INVALID counter rose by {delta}{rate}",
-            "conntrack is marking packets INVALID right now. Without a DROP rule or be_liberal each Service "
-            "reply "
-            "among them can escape reverse NAT; with nf_conntrack_log_invalid=6 the kernel logs why.",
-            [
-                f"{first.file}: invalid = {first.get('invalid')}",
-                f"{last.file}: invalid = {last.get('invalid')}",
-                f"delta: +{delta}{rate}",
-            ],
-            [
-                "See invalid-not-dropped / mitigated-* for whether these packets are stopped.",
-                "To see the reasons: sysctl -w net.netfilter.nf_conntrack_log_invalid=6 (then dmesg).",
-            ],
-            {"delta": delta, "interval_s": inp.sample_interval_s},
+            Severity.INFO,
+            title,
+            MEANS_ONE_SAMPLE,
+            evidence,
+            fix,
+            {"invalid": total},
         )
     ]
 
@@ -126,22 +129,6 @@ def table_pressure(inp: Inputs) -> list[Finding]:
             evidence.append(f"{last.file}: {name} = {last.get(name)} since start (one sample)")
     if not evidence:
         return []
-    return [
-        Finding(
-            "table-pressure",
-            severity,
-            "The conntrack table is (or was) full",
-            "When the table is full new connections' packets are dropped ('table full, dropping packet'), "
-            "early_drop "
-            "evicts unassured entries, and a connection whose entry vanished stalls, then is picked up "
-            "un-NATed and "
-            "reset (loose=1).",
-            evidence,
-            [
-                "Raise nf_conntrack_max (kube-proxy: conntrack.maxPerCore / conntrack.min) and the hash "
-                "size, or shorten "
-                "idle timeouts; find who fills the table with `conntrack -L | awk ...` by source."
-            ],
-            {"entries": count, "max": maximum},
-        )
-    ]
+    title = "The conntrack table is (or was) full"
+    data = {"entries": count, "max": maximum}
+    return [Finding("table-pressure", severity, title, MEANS_PRESSURE, evidence, [FIX_PRESSURE], data)]

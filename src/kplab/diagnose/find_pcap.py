@@ -40,15 +40,11 @@ def _endpoint(ep: tuple[int, int]) -> str:
 
 def _story(e: Escape) -> list[str]:
     head = (
-        f"client {_endpoint(e.flow.client)} connected to {_endpoint(e.flow.vip)}; backend "
-        f"{_endpoint(e.backend)} "
-        f"sent {e.escaped_count} un-NATed packet(s)"
-        + (
-            ""
-            if e.seq_match
-            else " (sequence numbers do not continue the VIP flow: maybe another connection)"
-        )
+        f"client {_endpoint(e.flow.client)} connected to {_endpoint(e.flow.vip)}; "
+        f"backend {_endpoint(e.backend)} sent {e.escaped_count} un-NATed packet(s)"
     )
+    if not e.seq_match:
+        head += " (sequence numbers do not continue the VIP flow: maybe another connection)"
     lines = [head, f"  escaped: {describe(e.escaped)}"]
     if e.rst is None:
         return [*lines, "  no RST from the client to the pod IP in the capture"]
@@ -82,6 +78,22 @@ def _data(e: Escape) -> dict[str, Any]:
     }
 
 
+MEANS_ESCAPE = (
+    "A backend's reply reached a client from the pod IP instead of the Service VIP: conntrack had called it "
+    "INVALID (or its entry was gone) so NAT skipped it. The client RSTs the unknown 4-tuple; an exact RST "
+    "kills the server's connection."
+)
+FIX_ESCAPE = [
+    "Stop the escape on the client's node: see invalid-not-dropped for the DROP rule and be_liberal.",
+    "Gather that node's iptables-save, sysctls and conntrack -S (kplab doctor collect).",
+]
+MEANS_SURVIVED = (
+    "The RST's seq (the escaped segment's ACK) was in the server's window but not its rcv_nxt, so Linux "
+    "answered with a challenge ACK (RFC 5961) and kept the connection. Typical when the escaped segment "
+    "ACKed data conntrack had not seen. Escapes still happen; the next exact one resets."
+)
+
+
 def pcap_findings(inp: Inputs) -> list[Finding]:
     if not inp.captures:
         return []
@@ -93,41 +105,15 @@ def pcap_findings(inp: Inputs) -> list[Finding]:
     if len(escapes) > SHOW:
         evidence.append(f"... and {len(escapes) - SHOW} more connections with escaped packets")
     reset = sum(e.outcome == "reset" for e in escapes)
-    out = [
-        Finding(
-            "escaped-reverse-nat",
-            Severity.CRITICAL,
-            f"{len(escapes)} connection(s) got backend packets that escaped reverse NAT; {reset} server(s) "
-            "reset",
-            "A backend's reply reached a client from the pod IP instead of the Service VIP: conntrack had "
-            "called it "
-            "INVALID (or its entry was gone) so NAT skipped it. The client RSTs the unknown 4-tuple; an "
-            "exact RST "
-            "kills the server's connection.",
-            evidence,
-            [
-                "Stop the escape on the client's node: see invalid-not-dropped for the DROP rule and "
-                "be_liberal.",
-                "Gather that node's iptables-save, sysctls and conntrack -S (kplab doctor collect).",
-            ],
-            {"connections": [_data(e) for e in escapes], "servers_reset": reset},
-        )
-    ]
+    title = f"{len(escapes)} connection(s) got packets that escaped reverse NAT; {reset} server(s) reset"
+    data = {"connections": [_data(e) for e in escapes], "servers_reset": reset}
+    out = [Finding("escaped-reverse-nat", Severity.CRITICAL, title, MEANS_ESCAPE, evidence, FIX_ESCAPE, data)]
     survived = [e for e in escapes if e.exact is False and e.outcome == "survived"]
     if survived:
+        title = f"{len(survived)} connection(s) survived the client's RST (inexact sequence number)"
+        evidence = [line for e in survived[:SHOW] for line in _story(e)]
+        data = {"connections": [_data(e) for e in survived]}
         out.append(
-            Finding(
-                "challenge-ack-survived",
-                Severity.INFO,
-                f"{len(survived)} connection(s) survived the client's RST (inexact sequence number)",
-                "The RST's seq (the escaped segment's ACK) was in the server's window but not its rcv_nxt, "
-                "so Linux "
-                "answered with a challenge ACK (RFC 5961) and kept the connection. Typical when the escaped "
-                "segment "
-                "ACKed data conntrack had not seen. Escapes still happen; the next exact one resets.",
-                [line for e in survived[:SHOW] for line in _story(e)],
-                [],
-                {"connections": [_data(e) for e in survived]},
-            )
+            Finding("challenge-ack-survived", Severity.INFO, title, MEANS_SURVIVED, evidence, [], data)
         )
     return out

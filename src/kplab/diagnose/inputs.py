@@ -51,56 +51,50 @@ class Inputs:
         return 1, f"{LOOSE}: not given (--sysctl); the kernel default is 1"
 
     def describe(self) -> dict[str, Any]:
+        """What was read, for the report's "inputs" (only the inputs that were given)."""
         out: dict[str, Any] = {"live": self.live}
         if self.notes:
             out["notes"] = list(self.notes)
         if self.rules is not None:
-            r = self.rules
-            out["iptables_save"] = {
-                "file": r.file,
-                "kube_proxy_iptables": r.kube_proxy,
-                "service_dnat_rules": len(r.service_dnat),
-                "other_dnat_rules": len(r.other_dnat),
-                "invalid_drop_rules": [r.text(d.rule) for d in r.invalid_drops],
-            }
+            out["iptables_save"] = _rules(self.rules)
         if self.nft is not None:
             n = self.nft
-            out["nft"] = {
-                "file": n.file,
-                "kube_proxy_tables": n.kube_proxy_tables,
-                "service_dnat_rules": len(n.service_dnat),
-                "invalid_drop_rules": len(n.invalid_drops),
-            }
+            counts = {"service_dnat_rules": len(n.service_dnat), "invalid_drop_rules": len(n.invalid_drops)}
+            out["nft"] = {"file": n.file, "kube_proxy_tables": n.kube_proxy_tables, **counts}
         if self.sysctls is not None:
             out["sysctl"] = {"file": self.sysctls.file, "keys": len(self.sysctls.values)}
         if self.ct_samples:
-            out["conntrack_stats"] = [
-                {"file": s.file, "format": s.format, "cpus": s.cpus, "totals": s.totals, "entries": s.entries}
-                for s in self.ct_samples
-            ]
+            out["conntrack_stats"] = [_sample(s) for s in self.ct_samples]
         if self.kernel is not None:
             out["uname"] = self.kernel.text
         if self.kube_proxy is not None:
             kp = self.kube_proxy
-            out["kube_proxy_config"] = {
-                "file": kp.file,
-                "mode": kp.effective_mode,
-                "tcpBeLiberal": kp.tcp_be_liberal,
-            }
+            settings = {"mode": kp.effective_mode, "tcpBeLiberal": kp.tcp_be_liberal}
+            out["kube_proxy_config"] = {"file": kp.file, **settings}
         if self.captures:
-            out["pcap"] = [
-                {
-                    "file": c.file,
-                    "format": c.format,
-                    "frames": c.frames,
-                    "tcp_segments": len(c.segments),
-                    "interfaces": c.interfaces,
-                }
-                for c in self.captures
-            ]
+            out["pcap"] = [_capture(c) for c in self.captures]
             out["service_cidr"] = [_cidr(c) for c in self.service_cidrs]
             out["pod_cidr"] = [_cidr(c) for c in self.pod_cidrs]
         return out
+
+
+def _rules(r: RuleFacts) -> dict[str, Any]:
+    return {
+        "file": r.file,
+        "kube_proxy_iptables": r.kube_proxy,
+        "service_dnat_rules": len(r.service_dnat),
+        "other_dnat_rules": len(r.other_dnat),
+        "invalid_drop_rules": [r.text(d.rule) for d in r.invalid_drops],
+    }
+
+
+def _sample(s: CtSample) -> dict[str, Any]:
+    return {"file": s.file, "format": s.format, "cpus": s.cpus, "totals": s.totals, "entries": s.entries}
+
+
+def _capture(c: Capture) -> dict[str, Any]:
+    return {"file": c.file, "format": c.format, "frames": c.frames, "tcp_segments": len(c.segments),
+            "interfaces": c.interfaces}  # fmt: skip
 
 
 def _cidr(cidr: Cidr) -> str:
