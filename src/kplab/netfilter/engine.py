@@ -43,6 +43,7 @@ class CRule:
     chain: CChain | None = None
     action: Action | None = None
     nat: Nat | None = None  # K_NAT: the decision of a DNAT/SNAT/MASQUERADE/REDIRECT rule
+    steps: list[Step] = field(default_factory=list)  # K_JUMP/K_GOTO: `chain.steps`, the same list
 
     @property
     def text(self) -> str:
@@ -54,7 +55,7 @@ class Block:
     """A run of consecutive rules indexed by a key of the packet (see `kplab.netfilter.index`)."""
 
     key_kind: int  # 0: (dst, proto, dport); 1: (proto, dport)
-    table: dict[tuple[int, ...], tuple[CRule, ...]]
+    table: dict[tuple[int, ...], CRule | tuple[CRule, ...]]  # one rule bare, several in a tuple
     size: int
 
 
@@ -141,12 +142,16 @@ def walk(start: CChain, pkt: Packet, skb: Skb, env: Env, trace: list[TraceEntry]
             step_type = type(step)
             if step_type is Block:  # the fast path: only the rules under the packet's key
                 if step.key_kind == 0:  # type: ignore[union-attr]
-                    cands = step.table.get((pkt.dst, pkt.proto, pkt.dport), _EMPTY)  # type: ignore[union-attr]
+                    found = step.table.get((pkt.dst, pkt.proto, pkt.dport))  # type: ignore[union-attr]
                 else:
-                    cands = step.table.get((pkt.proto, pkt.dport), _EMPTY)  # type: ignore[union-attr]
-                ci = 0
-                continue
-            if step_type is Fan:
+                    found = step.table.get((pkt.proto, pkt.dport))  # type: ignore[union-attr]
+                if found is None:
+                    continue
+                if type(found) is tuple:  # several rules under this key
+                    cands, ci = found, 0
+                    continue
+                crule = found  # type: ignore[assignment]  # the usual case: one rule, stored bare
+            elif step_type is Fan:
                 hit = _draw(step, env)  # type: ignore[arg-type]
                 if hit < 0:
                     continue
@@ -175,7 +180,7 @@ def walk(start: CChain, pkt: Packet, skb: Skb, env: Env, trace: list[TraceEntry]
                 if kind == K_JUMP:
                     stack.append((chain, pos, cands, ci))
                 chain = crule.chain  # type: ignore[assignment]
-                steps = chain.steps
+                steps = crule.steps  # the target's steps, without touching the chain object
                 pos, cands, ci = 0, None, 0
                 continue
             if kind == K_NAT:  # nat targets: decide, accept (`xt_nat`, `masquerade_tg`, `redirect_tg`)
@@ -254,7 +259,7 @@ def _compile_table(
             _compile_rule(i, rule, table.name, chains, unknown, slots, cache)
             for i, rule in enumerate(live[name].rules, 1)
         ]
-        cchain.steps = build_steps(cchain.rules, block, cache) if indexed else list(cchain.rules)
+        cchain.steps[:] = build_steps(cchain.rules, block, cache) if indexed else cchain.rules
     for name in BUILTIN_CHAINS.get(table.name, ()):
         chains.setdefault(name, CChain(name, table.name, ACCEPT, Source("<built-in>", 0)))
     _check_loops(chains)
@@ -319,6 +324,7 @@ def _compile_rule(
     if chains.has(target.name):
         crule.kind = K_GOTO if target.goto else K_JUMP
         crule.chain = chains[target.name]
+        crule.steps = crule.chain.steps  # filled in place when the target chain is compiled
     elif target.goto:
         raise located(rule.source.file, rule.source.line, f"goto to unknown chain '{target.name}'")
     elif target.name in _VERDICTS and not target.options:

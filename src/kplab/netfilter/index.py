@@ -111,7 +111,7 @@ def build_steps(
             key = keys[j][kind]
             assert key is not None
             table.setdefault(key, []).append(_without_key_tests(rules[j], _KEY_PARTS[kind]))
-        steps.append(Block(kind, {k: tuple(v) for k, v in table.items()}, length))
+        steps.append(Block(kind, {k: v[0] if len(v) == 1 else tuple(v) for k, v in table.items()}, length))
         i += length
     return steps
 
@@ -160,6 +160,8 @@ def _run_length(
 
 def candidates(block: Block, pkt: Packet) -> tuple[CRule, ...]:
     """The rules of `block` whose key is the packet's, in chain order."""
-    if block.key_kind == DST_PROTO_PORT:
-        return block.table.get((pkt.dst, pkt.proto, pkt.dport), _EMPTY)
-    return block.table.get((pkt.proto, pkt.dport), _EMPTY)
+    key = (pkt.dst, pkt.proto, pkt.dport) if block.key_kind == DST_PROTO_PORT else (pkt.proto, pkt.dport)
+    found = block.table.get(key)
+    if found is None:
+        return _EMPTY
+    return found if isinstance(found, tuple) else (found,)
