@@ -3,10 +3,10 @@
 Same ids, same segments, same moments as the emulator's:
 - crafted segments: sent from a raw socket in the server pod, sequence numbers computed from the
   flow as sniffed in the server pod (`kplab.lab.sniff`), with the emulator's formulas;
-- entry lost: `conntrack -D` of the live entry in the client node (never `-U`/`-I` on it: they
-  mark it liberal). "Just before the next packet of X": the node's raw PREROUTING (before
-  conntrack) holds the other side's packets of this flow, the entry is deleted, and the hold is
-  lifted once a packet of X has passed (counted by a rule in the same chain);
+- entry lost: the live entry deleted in the client node (ctnetlink IPCTNL_MSG_CT_DELETE, what
+  `conntrack -D` sends; never `-U`/`-I` on it: they mark it liberal). "Just before the next
+  packet of X": see `before_next` (the server's packets wait in the fabric's queue, the client
+  application may be paused, rules in the node's raw PREROUTING count who passed);
 - table full: the node's table is filled through ctnetlink with other flows up to
   `nf_conntrack_max` (global, read-only in a child namespace, compared with the namespace's own
   count), then the entry is lost as above and one more filler takes its slot.
@@ -24,10 +24,11 @@ from kplab.lab.sniff import ACK, FlowView, Injector
 from kplab.packet import TcpFlags, fmt_ip
 
 PSH = int(TcpFlags.PSH)
-HOLD_COMMENT = "kplab-hold"
+QUIET_COMMENT = "kplab-client"
 PASS_COMMENT = "kplab-pass"
 HOLD_LIMIT_S = 3.0
 QUIET_S = 0.1
+BURST_PACKETS = 4
 
 
 @dataclass(slots=True)
@@ -41,6 +42,9 @@ class LabStage:
     injector: Injector
     fillers: ctnetlink.FillState
     notes: list[str]
+    pause_client: Callable[[bool], None]  # True: stop the client application, False: resume it
+    hold_server: Callable[[bool], None]  # True: queue the server's packets in the fabric, False: release
+    held_packets: Callable[[], int]  # how many of them wait in that queue
 
     def send_from_server(self, seq: int, ack: int, length: int, flags: int = ACK | PSH) -> None:
         self.injector.send_from_server(self.view, seq, ack, length, flags)
@@ -84,20 +88,20 @@ def _server_side(st: LabStage) -> list[str]:
             "--dport", str(v.client_port)]  # fmt: skip
 
 
-def _rule(match: list[str], comment: str, drop: bool) -> list[str]:
-    return [*match, "-m", "comment", "--comment", comment, *(["-j", "DROP"] if drop else [])]
+def _rule(match: list[str], comment: str) -> list[str]:
+    return [*match, "-m", "comment", "--comment", comment]
 
 
-def _passed(node: Netns) -> int:
+def _passed(node: Netns, comment: str) -> int:
     for line in node.run(["iptables-save", "-c", "-t", "raw"]).stdout.splitlines():
-        if PASS_COMMENT in line and line.startswith("["):
+        if comment in line and line.startswith("["):
             return int(line[1:].split(":", 1)[0])
     return 0
 
 
-def _wait(node: Netns, done: Callable[[int], bool]) -> bool:
+def _wait(node: Netns, done: Callable[[int], bool], comment: str) -> bool:
     end = time.monotonic() + HOLD_LIMIT_S
-    while not done(_passed(node)):
+    while not done(_passed(node, comment)):
         if time.monotonic() > end:
             return False
         time.sleep(0.005)
@@ -107,35 +111,78 @@ def _wait(node: Netns, done: Callable[[int], bool]) -> bool:
 def before_next(st: LabStage, next_sender: str, action: Callable[[], None]) -> None:
     """Make `action` happen just before the flow's next packet from `next_sender` reaches the node.
 
-    The server's packets of the flow are held (dropped in raw PREROUTING, before conntrack; TCP
-    retransmits them). Client next: act, then wait for a client packet to pass (its ACKs and
-    window updates keep coming as its application reads), then release. Server next: wait until
-    the client has gone quiet (nothing left to acknowledge), act, release: the server's
-    retransmission is the next packet. Client packets are never dropped.
+    The server's packets are held in the fabric (its port towards the client node queues them,
+    nothing is dropped) and let go afterwards, in order, as the burst the server had sent.
+    - Client next: act, wait for a client packet to pass the node's raw PREROUTING (its ACKs and
+      window updates keep coming while its application reads), release the server's packets.
+    - Server next: once a burst of the server's packets waits in the queue (the client reads on
+      and opens its window), the client application is paused (SIGSTOP), so its receive queue
+      keeps unread data as the emulated client's does (it reads on later, and its window update
+      follows the server's packets); once the client has gone quiet (nothing left to
+      acknowledge), act and release: the server's queued burst comes next; once one of its
+      packets has passed, the application resumes reading.
     """
     node = st.client_node
-    held, counted = _server_side(st), _client_side(st)
-    node.run(["iptables", "-t", "raw", "-I", "PREROUTING", *_rule(held, HOLD_COMMENT, True)])
-    node.run(["iptables", "-t", "raw", "-A", "PREROUTING", *_rule(counted, PASS_COMMENT, False)])
+    counted = _client_side(st) if next_sender == "client" else _server_side(st)
+    paused = next_sender == "server"
+    quiet_counter = _client_side(st)
+    _add(node, quiet_counter, QUIET_COMMENT)
+    if counted != quiet_counter:
+        _add(node, counted, PASS_COMMENT)
+    held = False
     try:
-        if next_sender == "client":
-            action()
-            if not _wait(node, lambda n: n > 0):
-                st.notes.append(f"no client packet within {HOLD_LIMIT_S} s: hold lifted anyway")
-        else:
-            last = [-1, time.monotonic()]
-
-            def quiet(n: int) -> bool:
-                if n != last[0]:
-                    last[:] = [n, time.monotonic()]
-                return time.monotonic() - last[1] > QUIET_S
-
-            if not _wait(node, quiet):
-                st.notes.append(f"the client never went quiet within {HOLD_LIMIT_S} s")
-            action()
+        st.hold_server(True)
+        held = True
+        if paused:
+            _wait_backlog(st)
+            st.pause_client(True)
+        if paused and not _wait(node, _quiet(), QUIET_COMMENT):
+            st.notes.append(f"the client never went quiet within {HOLD_LIMIT_S} s")
+        action()
+        node.run(["iptables", "-t", "raw", "-Z", "PREROUTING"])  # count from the action on
+        if paused:
+            st.hold_server(False)
+            held = False
+        if not _wait(node, lambda n: n > 0, PASS_COMMENT if paused else QUIET_COMMENT):
+            st.notes.append(f"no {next_sender} packet passed within {HOLD_LIMIT_S} s")
     finally:
-        node.run(["iptables", "-t", "raw", "-D", "PREROUTING", *_rule(held, HOLD_COMMENT, True)])
-        node.run(["iptables", "-t", "raw", "-D", "PREROUTING", *_rule(counted, PASS_COMMENT, False)])
+        if held:
+            st.hold_server(False)
+        if paused:
+            st.pause_client(False)
+        _remove(node, quiet_counter, QUIET_COMMENT)
+        if counted != quiet_counter:
+            _remove(node, counted, PASS_COMMENT)
+
+
+def _wait_backlog(st: LabStage) -> None:
+    """Let the reading client open its window until a burst of the server's packets waits."""
+    end = time.monotonic() + HOLD_LIMIT_S
+    while st.held_packets() < BURST_PACKETS:
+        if time.monotonic() > end:
+            st.notes.append(f"fewer than {BURST_PACKETS} server packets queued within {HOLD_LIMIT_S} s")
+            return
+        time.sleep(0.002)
+
+
+def _quiet() -> Callable[[int], bool]:
+    """True once the counter has not moved for QUIET_S."""
+    last = [-1.0, time.monotonic()]
+
+    def done(n: int) -> bool:
+        if n != last[0]:
+            last[:] = [n, time.monotonic()]
+        return time.monotonic() - last[1] > QUIET_S
+
+    return done
+
+
+def _add(node: Netns, match: list[str], comment: str) -> None:
+    node.run(["iptables", "-t", "raw", "-A", "PREROUTING", *_rule(match, comment)])
+
+
+def _remove(node: Netns, match: list[str], comment: str) -> None:
+    node.run(["iptables", "-t", "raw", "-D", "PREROUTING", *_rule(match, comment)], check=False)
 
 
 def delete_entry(st: LabStage) -> None:
@@ -154,7 +201,7 @@ def entry_lost(next_sender: str) -> Callable[[LabStage], None]:
 
 def table_full(assured: bool) -> Callable[[LabStage], None]:
     def apply(st: LabStage) -> None:
-        st.fillers.top_up(st.client_node, assured)
+        st.fillers.top_up(st.client_node, assured)  # the table was filled up to a few slots before
 
         def lose() -> None:
             delete_entry(st)

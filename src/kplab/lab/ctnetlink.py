@@ -143,19 +143,22 @@ class FillState:
     next_index: int = 0
     first_live: int = 0
 
-    def top_up(self, node: Netns, assured: bool) -> int:
-        """Insert fillers until the namespace's count reaches nf_conntrack_max; returns how many."""
+    def top_up(self, node: Netns, assured: bool, spare: int = 0) -> int:
+        """Insert fillers until the namespace's count reaches nf_conntrack_max - spare; how many."""
         added = 0
         for _ in range(8):
-            need = limit(node) - count(node)
+            need = limit(node) - spare - count(node)
             if need <= 0:
                 break
             added += insert(node, list(filler_tuples(need, self.next_index)), assured)
             self.next_index += need
         return added
 
-    def make_room(self, node: Netns, slots: int) -> int:
-        """Delete the oldest `slots` fillers still present (room for a new connection)."""
+    def make_room(self, node: Netns, spare: int) -> int:
+        """Delete the oldest fillers until `spare` slots are free (room for new connections)."""
+        slots = count(node) - (limit(node) - spare)
+        if slots <= 0:
+            return 0
         end = min(self.first_live + slots, self.next_index)
         removed = delete(node, list(filler_tuples(end - self.first_live, self.first_live)))
         self.first_live = end

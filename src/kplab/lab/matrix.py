@@ -14,9 +14,13 @@ table_full_drops = the client node's `drop` counter. Reasons are not logged in a
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+import signal
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +43,7 @@ from kplab.scenario.manifests import cluster_objects
 from kplab.scenario.schema import Scenario
 
 STALL_S = 2.0
+SPARE_SLOTS = 256
 TRIGGER_WAIT_S = 10.0
 CLIENT, SERVER = "client-1", "server-1"
 
@@ -89,7 +94,12 @@ def configure(b: Bench, s: Scenario, cause: Cause) -> None:
         else:
             for tuple_ip in (s.pods[0].ip, s.pods[1].ip):  # the previous cell's flows, fillers stay
                 client_node.run(["conntrack", "-D", "-s", tuple_ip], check=False)
-            b.fillers.make_room(client_node, 256)
+            b.fillers.make_room(client_node, SPARE_SLOTS)
+        # Filled before the download starts (a full fill takes seconds), but for a few slots: the
+        # cause fills those while the download runs.
+        b.fillers.top_up(client_node, cause.id.endswith("-assured"), spare=SPARE_SLOTS)
+    else:
+        b.filler_cause = ""
 
 
 def snapshot(b: Bench, client_node: str) -> dict[str, Any]:
@@ -110,6 +120,35 @@ def wait_trigger(b: Bench) -> FlowView | None:
     return None
 
 
+def pauser(pid: int) -> Callable[[bool], None]:
+    def pause(stop: bool) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP if stop else signal.SIGCONT)
+
+    return pause
+
+
+@dataclass(slots=True)
+class FabricHold:
+    """Queue (`hold(True)`) or release what the fabric sends towards the client node."""
+
+    cluster: LabCluster
+    client_node: str
+
+    def hold(self, on: bool) -> None:
+        fabric, port = self.cluster.fabric, self.cluster.fabric_port(self.client_node)
+        if on:
+            self.cluster.shaper.pause(fabric, port)
+        else:
+            self.cluster.shaper.resume(fabric, port, self.cluster.scenario.fabric_link)
+
+    def backlog(self) -> int:
+        port = self.cluster.fabric_port(self.client_node)
+        text = self.cluster.fabric.run(["tc", "-s", "qdisc", "show", "dev", port]).stdout
+        found = re.search(r"backlog \S+ (\d+)p", text)
+        return int(found.group(1)) if found else 0
+
+
 def run_cell(b: Bench, cause: Cause, mitigation: str) -> Cell:
     s = stage(b.cluster.scenario, cause, "host", mitigation)
     configure(b, s, cause)
@@ -128,14 +167,29 @@ def run_cell(b: Bench, cause: Cause, mitigation: str) -> Cell:
         else:
             svc = s.service(s.workload.service)
             node = b.cluster.nodes[client_node]
+            pause = pauser(work.clients[0][1].pid)
+            fh = FabricHold(b.cluster, client_node)
             LAB_CAUSES[cause.id](
-                LabStage(view, ip(svc.cluster_ip), svc.port, node, b.injector, b.fillers, notes)
+                LabStage(
+                    view,
+                    ip(svc.cluster_ip),
+                    svc.port,
+                    node,
+                    b.injector,
+                    b.fillers,
+                    notes,
+                    pause,
+                    fh.hold,
+                    fh.backlog,
+                )
             )
         records = work.wait_clients(s.duration_ns / 1e9 + STALL_S + 5)
         after = snapshot(b, client_node)
         servers = work.server_stats()
     finally:
         work.stop()
+        for pod in (CLIENT, SERVER):  # no orphan socket of this cell may send into the next one
+            b.cluster.pods[pod].run(["ss", "-K", "-t", "-a"], check=False)
     errors = servers.get(SERVER, {}).get("errors", {})
     outcome = records[0]["outcome"] if records else "running"
     return Cell(cause.id, "host", mitigation, after["ct"]["invalid"] - before["ct"]["invalid"], (),

@@ -51,6 +51,16 @@ class Shaper:
         if args:
             ns.run(["tc", "qdisc", "replace", "dev", ifname, "root", *args])
 
+    def pause(self, ns: Netns, ifname: str) -> None:
+        """Hold the egress of `ifname`: a token bucket that lets at most one frame through, then
+        queues (up to 8 MB) instead of dropping. `resume` lets the queue go, in order."""
+        ns.run(["tc", "qdisc", "replace", "dev", ifname, "root", "tbf", "rate", "8kbit", "burst",
+                str(FRAME_BYTES + 64), "limit", str(8 << 20)])  # fmt: skip
+
+    def resume(self, ns: Netns, ifname: str, spec: LinkSpec) -> None:
+        args = self.qdisc_args(spec) or ["pfifo", "limit", str(max(spec.queue_packets, 1))]
+        ns.run(["tc", "qdisc", "replace", "dev", ifname, "root", *args])
+
     def qdisc_args(self, spec: LinkSpec) -> list[str]:
         f = spec.faults
         limit = max(spec.queue_packets, 1)

@@ -41,6 +41,11 @@ class LabCluster:
     pods: dict[str, Netns] = field(default_factory=dict)
     pod_if: dict[str, str] = field(default_factory=dict)  # pod name -> its veth's name on the node
     notes: list[str] = field(default_factory=list)
+    shaper: Shaper = field(default_factory=lambda: Shaper(tbf=False, netem=False))
+
+    def fabric_port(self, node: str) -> str:
+        """The bridge port (in the fabric namespace) that leads to `node`."""
+        return f"p{[n.name for n in self.scenario.nodes].index(node)}"
 
     def node_of(self, pod: str) -> Netns:
         return self.nodes[self.scenario_pod(pod).node]
@@ -88,7 +93,7 @@ def build(scenario: Scenario, lab: Lab) -> LabCluster:
     cluster = LabCluster(scenario, lab, fabric)
     batch(fabric, ["link add br0 type bridge", "link set br0 up"])
     fabric.run(["sh", "-c", "echo 0 > /proc/sys/net/bridge/bridge-nf-call-iptables"], check=False)
-    shaper = Shaper.probe(fabric)
+    shaper = cluster.shaper = Shaper.probe(fabric)
     cluster.notes.extend(shaper.notes(scenario))
     for i, spec in enumerate(scenario.nodes):
         node = cluster.nodes[spec.name] = lab.netns(f"n-{spec.name}")
