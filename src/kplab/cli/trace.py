@@ -74,7 +74,12 @@ def make_probe(
 @click.option("--dst", required=True, metavar="IP:PORT", help="Destination.")
 @click.option("--node-ip", "node_ips", multiple=True, metavar="IP", help="A node address (repeat).")
 @click.option("--ctstate", type=click.Choice(CT_STATES), default="NEW", show_default=True)
-@click.option("--in-iface", default=None, metavar="IF", help="Input interface (default eth0).")
+@click.option(
+    "--in-iface",
+    default=None,
+    metavar="IF",
+    help="Input interface (default eth0). Without it, a packet from a --node-ip leaves the node (OUTPUT).",
+)
 @click.option("--all-branches", is_flag=True, help="Every random branch, with its probability.")
 @click.option("--stateless", is_flag=True, help="kube-proxy's own test-tracer semantics.")
 @click.option("--lenient", is_flag=True, help="Accept what kube-proxy's test parser accepts.")
