@@ -30,6 +30,8 @@ class TcpApp(Protocol):
 
 
 AcceptFactory = Callable[[Connection], TcpApp]
+# bound once: attribute access on an Enum class costs a descriptor call per use
+_ACCEPTED, _DATA, _CONNECTED, _CLOSED = TcpEvent.ACCEPTED, TcpEvent.DATA, TcpEvent.CONNECTED, TcpEvent.CLOSED
 
 
 class TcpHost:
@@ -131,7 +133,7 @@ class TcpHost:
 
     def _dispatch(self, kind: TcpEvent, conn: Connection) -> None:
         self._dirty.append(conn)
-        if kind == TcpEvent.ACCEPTED:
+        if kind == _ACCEPTED:
             lst = conn.listener
             if lst is None or lst.app is None:
                 return
@@ -144,11 +146,11 @@ class TcpHost:
         app = conn.app
         if app is None:
             return
-        if kind == TcpEvent.DATA:
+        if kind == _DATA:
             app.on_data(conn)
-        elif kind == TcpEvent.CONNECTED:
+        elif kind == _CONNECTED:
             app.on_connected(conn)
-        elif kind == TcpEvent.CLOSED:
+        elif kind == _CLOSED:
             app.on_closed(conn)
 
     def _arm(self, conn: Connection) -> None:

@@ -27,16 +27,19 @@ from kplab.tcp.state import (
 TIMEOUT_FALLBACK_NS = 3_000_000_000  # TCP_TIMEOUT_FALLBACK
 TIMEOUT_MIN_NS = 2_000_000  # TCP_TIMEOUT_MIN (2 jiffies at HZ=1000)
 _RESET_CHECK_STATES = (TcpState.CLOSE_WAIT, TcpState.LAST_ACK, TcpState.CLOSING)
+# enum members bound once: attribute access on an Enum class costs a descriptor call per use
+_ESTABLISHED, _SYN_SENT, _SYN_RECV = TcpState.ESTABLISHED, TcpState.SYN_SENT, TcpState.SYN_RECV
+_TIME_WAIT, _CLOSE = TcpState.TIME_WAIT, TcpState.CLOSE
 
 
 def segment_arrives(c: Connection, p: Packet, now_ns: int) -> None:
     state = c.state
-    if state == TcpState.SYN_SENT:
-        _synsent(c, p, now_ns)
-    elif state == TcpState.TIME_WAIT:
-        _timewait(c, p, now_ns)
-    elif state != TcpState.CLOSE:
+    if state == _ESTABLISHED or (state != _SYN_SENT and state != _TIME_WAIT and state != _CLOSE):
         _synchronized(c, p, now_ns)
+    elif state == _SYN_SENT:
+        _synsent(c, p, now_ns)
+    elif state == _TIME_WAIT:
+        _timewait(c, p, now_ns)
 
 
 def _synchronized(c: Connection, p: Packet, now_ns: int) -> None:
@@ -48,7 +51,7 @@ def _synchronized(c: Connection, p: Packet, now_ns: int) -> None:
         return
     if not flags & ACK:
         return
-    if c.state == TcpState.SYN_RECV and not _complete_passive_open(c, p, now_ns):
+    if c.state == _SYN_RECV and not _complete_passive_open(c, p, now_ns):
         return
     if not process_ack(c, p, seq, now_ns):
         return

@@ -11,6 +11,8 @@ from kplab.tcp.cc import on_loss_state, ssthresh
 from kplab.tcp.conn import ACK, FIN, PSH, Connection, Seg
 from kplab.tcp.state import ETIMEDOUT, SENDING, CaState, TcpState
 
+_RECOVERY = CaState.RECOVERY  # bound once (Enum attribute access is slow)
+
 
 def in_flight(c: Connection) -> int:
     return c.packets_out - (c.sacked_out + c.lost_out) + c.retrans_out
@@ -55,7 +57,7 @@ def _send_new(c: Connection, size: int, fin: bool, now_ns: int) -> None:
     end = start + size + (1 if fin else 0)
     c.sb.append(Seg(start, end, now_ns, fin))
     c.packets_out += 1
-    if c.ca_state == CaState.RECOVERY:
+    if c.ca_state == _RECOVERY:
         c.prr_out += 1
     c.snd_nxt = end
     if size < c.mss:

@@ -10,6 +10,7 @@ from kplab.tcp.conn import Connection
 from kplab.tcp.state import CaState
 
 DUPTHRESH = 3
+_OPEN, _RECOVERY, _LOSS = CaState.OPEN, CaState.RECOVERY, CaState.LOSS  # bound once (Enum access is slow)
 
 
 def fastretrans_alert(
@@ -23,21 +24,21 @@ def fastretrans_alert(
         elif acked:
             _remove_reno_sacks(c, acked)
     state = c.ca_state
-    if state >= CaState.RECOVERY and c.snd_una >= c.high_seq:
-        if state == CaState.RECOVERY:
+    if state >= _RECOVERY and c.snd_una >= c.high_seq:
+        if state == _RECOVERY:
             c.cwnd = max(c.ssthresh, 2)  # tcp_end_cwnd_reduction
-        c.ca_state = state = CaState.OPEN
+        c.ca_state = state = _OPEN
         c.dupacks = 0
         if not c.sack_ok:
             c.sacked_out = 0
-    if state == CaState.RECOVERY:
+    if state == _RECOVERY:
         if c.sack_ok:
             _mark_lost_by_sack(c)
         elif acked and c.sb and not c.sb[0].lost:
             mark_head_lost(c)  # NewReno partial ACK
         _cwnd_reduction(c, delivered)
         return
-    if state == CaState.LOSS:
+    if state == _LOSS:
         if acked:
             cong_avoid(c, acked, True, now_ns)
         return

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from kplab.packet import Packet
 from kplab.tcp.conn import FIN, Connection
-from kplab.tcp.state import TcpEvent, TcpState
+from kplab.tcp.state import RECEIVING, TcpEvent, TcpState
 
 ACK_NOW = 2
 ACK_DELAYED = 1
+_DATA = TcpEvent.DATA  # bound once (Enum attribute access is slow)
 
 
 def data_queue(c: Connection, p: Packet, seq: int, now_ns: int) -> int:
@@ -41,7 +42,7 @@ def data_queue(c: Connection, p: Packet, seq: int, now_ns: int) -> int:
         _drain_ofo(c)
         ack = ACK_NOW
     if new and c.app is not None:
-        c.events.append((TcpEvent.DATA, c))
+        c.events.append((_DATA, c))
     if fin or c.ooo_fin == c.rcv_nxt:
         tcp_fin(c, now_ns)
         return ACK_NOW
@@ -135,7 +136,7 @@ def tcp_fin(c: Connection, now_ns: int) -> None:
     c.eof = True
     c.ooo_fin = -1
     if c.app is not None:
-        c.events.append((TcpEvent.DATA, c))
+        c.events.append((_DATA, c))
     state = c.state
     if state == TcpState.ESTABLISHED:
         c.set_state(TcpState.CLOSE_WAIT)
@@ -153,7 +154,7 @@ def read(c: Connection, max_bytes: int) -> int:
         return 0
     c.unread -= n
     c.delivered += n
-    if c.state in (TcpState.ESTABLISHED, TcpState.FIN_WAIT1, TcpState.FIN_WAIT2):
+    if c.state in RECEIVING:
         now_wnd = max(c.rcv_wup + c.rcv_wnd - c.rcv_nxt, 0)
         offer = min(c.cfg.rcvbuf_bytes - c.unread - c.ooo_bytes, c.rcv_ssthresh)  # __tcp_select_window
         if 2 * now_wnd <= c.cfg.rcvbuf_bytes and offer >= c.mss and offer >= 2 * now_wnd:

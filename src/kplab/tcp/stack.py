@@ -22,6 +22,7 @@ from kplab.tcp.recv import read as recv_read
 from kplab.tcp.state import TcpEvent, TcpState
 
 Key = tuple[int, int, int, int]
+_TIME_WAIT = TcpState.TIME_WAIT  # bound once (Enum attribute access is slow)
 
 
 class Listener:
@@ -118,7 +119,7 @@ class TcpStack:
             return None
         self.ctr.InSegs += 1
         conn = self.conns.get((pkt.dst, pkt.dport, pkt.src, pkt.sport))
-        if conn is not None and (conn.state != TcpState.TIME_WAIT or not self._timewait_syn(conn, pkt)):
+        if conn is not None and (conn.state != _TIME_WAIT or not self._timewait_syn(conn, pkt)):
             segment_arrives(conn, pkt, now_ns)
             return conn
         lst = self.listeners.get((pkt.dst, pkt.dport)) or self.listeners.get((0, pkt.dport))
