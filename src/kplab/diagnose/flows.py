@@ -75,8 +75,11 @@ def find_escapes(segments: list[Segment], services: list[Cidr], pods: list[Cidr]
             found.escaped_count += 1
             continue
         escapes[flow.client] = Escape(flow, seg, (seg.src, seg.sport), _seq_match(flow, seg))
+    by_tuple: dict[tuple[Endpoint, Endpoint], list[Segment]] = {}
+    for seg in ordered:
+        by_tuple.setdefault(((seg.src, seg.sport), (seg.dst, seg.dport)), []).append(seg)
     for escape in escapes.values():
-        _follow(escape, ordered, services)
+        _follow(escape, by_tuple)
     return sorted(escapes.values(), key=lambda e: e.escaped.ts_ns)
 
 
@@ -100,31 +103,21 @@ def _seq_match(flow: VipFlow, seg: Segment) -> bool:
     return acks or any(_near(seg.seq, s.seq) for s in flow.to_client)
 
 
-def _follow(escape: Escape, ordered: list[Segment], services: list[Cidr]) -> None:
+def _follow(escape: Escape, by_tuple: dict[tuple[Endpoint, Endpoint], list[Segment]]) -> None:
+    """The client's RST to the backend after the escape, the server's rcv_nxt, and what came next.
+    `by_tuple` holds every segment by (source, destination), in time order."""
     client, backend = escape.flow.client, escape.backend
     start = escape.escaped.ts_ns
-    for seg in ordered:
-        if (
-            seg.ts_ns >= start
-            and seg.flags & RST
-            and (seg.src, seg.sport) == client
-            and (seg.dst, seg.dport) == backend
-        ):
-            escape.rst = seg
-            break
-    if escape.rst is None:
+    rst = next((s for s in by_tuple.get((client, backend), []) if s.ts_ns >= start and s.flags & RST), None)
+    if rst is None:
         return
-    rst = escape.rst
+    escape.rst = rst
     before = [s for s in escape.flow.to_client if s.ts_ns <= rst.ts_ns and s.flags & ACK]
     escape.rcv_nxt = (
         before[-1].ack if before else (escape.escaped.ack if escape.escaped.flags & ACK else None)
     )
-    server = {escape.flow.vip, backend}
-    after = [
-        s
-        for s in ordered
-        if s.ts_ns > rst.ts_ns and (s.src, s.sport) in server and (s.dst, s.dport) == client
-    ]
+    replies = by_tuple.get((escape.flow.vip, client), []) + by_tuple.get((backend, client), [])
+    after = sorted((s for s in replies if s.ts_ns > rst.ts_ns), key=lambda s: (s.ts_ns, s.file, s.frame))
     escape.answer = after[0] if after else None
     died = next((s for s in after if s.flags & RST), None)
     if died is not None:
