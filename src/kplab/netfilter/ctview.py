@@ -55,6 +55,7 @@ class CtView:
     reply: FiveTuple | None = None
     mark: int = 0
     expires_s: int = 0
+    handle: object = None  # the tracker's own reference for this packet's lookup (opaque to rules)
 
     @property
     def dnat(self) -> bool:

@@ -1,7 +1,7 @@
 """The real conntrack (`kplab.netfilter.conntrack`) behind the engine's `traversal.Tracker` protocol.
 
 The engine asks for a `CtView` per packet; the tracker's answer (`CtResult`: entry, direction,
-verdict, reason) rides along inside the view (`TrackedView.result`) so that NAT binding,
+verdict, reason) rides along inside the view (`CtView.handle`) so that NAT binding,
 translation and confirmation act on the same entry. `on_verdict` sees every lookup (the node
 counts INVALID and IGNORE reasons with it).
 """
@@ -9,7 +9,6 @@ counts INVALID and IGNORE reasons with it).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from kplab.netfilter.conntrack import Conntrack, CtResult
 from kplab.netfilter.ctview import CtDrop, CtView, Nat
@@ -18,11 +17,6 @@ from kplab.netfilter.traversal import Hook, Manip
 from kplab.packet import Packet
 
 _MANIP_HOOK = {Manip.DST: "PREROUTING", Manip.SRC: "POSTROUTING"}
-
-
-@dataclass(slots=True)
-class TrackedView(CtView):
-    result: CtResult | None = None
 
 
 class LinuxTracker:
@@ -40,23 +34,10 @@ class LinuxTracker:
             self.on_verdict(pkt, res)
         if res.verdict == "DROP":
             raise CtDrop(res.reason or "table full, dropping packet")
-        return self._view(res, now_ns)
-
-    @staticmethod
-    def _view(res: CtResult, now_ns: int) -> CtView | None:
-        plain = res.view(now_ns)
-        if plain is None:
-            return None
-        return TrackedView(
-            plain.state,
-            plain.direction,
-            plain.status,
-            plain.orig,
-            plain.reply,
-            plain.mark,
-            plain.expires_s,
-            res,
-        )
+        view = res.view(now_ns)
+        if view is not None:
+            view.handle = res
+        return view
 
     def nat_pending(self, view: CtView, manip: Manip) -> bool:
         res = _result(view)
@@ -85,4 +66,5 @@ class LinuxTracker:
 
 
 def _result(view: CtView) -> CtResult | None:
-    return view.result if isinstance(view, TrackedView) else None
+    handle = view.handle
+    return handle if isinstance(handle, CtResult) else None

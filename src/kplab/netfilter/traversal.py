@@ -135,6 +135,12 @@ class _Walk:
     trace: list[TraceEntry] | None
 
     def tables(self, hook: Hook, names: tuple[str, ...], pkt: Packet, skb: Skb) -> None:
+        if self.trace is None:  # untraced: only the chains that can say something else than ACCEPT
+            for chain in self.engine.active(hook.value, names):
+                verdict = walk(chain, pkt, skb, self.env, None)
+                if verdict != ACCEPT:
+                    raise _Stop(verdict, hook)
+            return
         for name in names:
             verdict = evaluate_hook(self.engine, name, hook, pkt, skb, self.env, self.trace)
             if verdict != ACCEPT:
