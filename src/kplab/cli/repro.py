@@ -105,7 +105,7 @@ def _run(scenario: Scenario, pcap_dir: Path | None, show_progress: bool) -> dict
 
 
 def print_table(result: dict[str, Any]) -> None:
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 160)  # piped: do not wrap at 80
     variants = result["variants"]
     table = Table(title=f"{result['scenario']} (seed {result['seed']}): same downloads, four variants")
     table.add_column("")
