@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -183,4 +184,4 @@ def compare_matrix(cause_ids: tuple[str, ...], output: str) -> None:
         if not result["disagreements"]:
             click.echo("no disagreement")
     if result["disagreements"]:
-        raise click.exceptions.Exit(1)
+        sys.exit(1)  # (click's Exit would be swallowed by main's standalone_mode=False)

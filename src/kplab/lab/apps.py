@@ -6,7 +6,8 @@
 - `client`: `--parallel` lanes, each `--downloads` downloads one after another, reading at
   `--read-rate` bit/s (0: as fast as data arrives). Each download ends completed, reset, timed
   out, refused, incomplete, or `running` when it made no progress for `--stall` seconds (the
-  emulator's "stalled"). Results go to `--out` as JSON when every lane is done.
+  emulator's "stalled"). Results go to `--out` as JSON when every lane is done. `--keepalive S`
+  makes an idle client speak again after S seconds (TCP keepalive), as a reading client would.
 """
 
 from __future__ import annotations
@@ -91,6 +92,10 @@ def _download(args: argparse.Namespace, index: int) -> dict[str, Any]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     if args.rcvbuf:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, args.rcvbuf)
+    if args.keepalive:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, args.keepalive)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, args.keepalive)
     sock.settimeout(0.05)
     started = time.monotonic()
     try:
@@ -171,6 +176,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--downloads", type=int, default=1)
     c.add_argument("--read-rate", type=int, default=0)
     c.add_argument("--rcvbuf", type=int, default=0)
+    c.add_argument("--keepalive", type=int, default=0, help="TCP keepalive idle/interval seconds (0: off)")
     c.add_argument("--spread", type=float, default=0.0)
     c.add_argument("--stall", type=float, default=3.0)
     c.add_argument("--deadline", type=float, default=60.0)

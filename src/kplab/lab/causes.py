@@ -5,8 +5,9 @@ Same ids, same segments, same moments as the emulator's:
   flow as sniffed in the server pod (`kplab.lab.sniff`), with the emulator's formulas;
 - entry lost: the live entry deleted in the client node (ctnetlink IPCTNL_MSG_CT_DELETE, what
   `conntrack -D` sends; never `-U`/`-I` on it: they mark it liberal). "Just before the next
-  packet of X": see `before_next` (the server's packets wait in the fabric's queue, the client
-  application may be paused, rules in the node's raw PREROUTING count who passed);
+  packet of X": packets are held in queues (a paused token bucket: nothing dropped) and
+  released in the order wanted, see `before_next`; rules in the node's raw PREROUTING (before
+  conntrack, counting only) say who passed;
 - table full: the node's table is filled through ctnetlink with other flows up to
   `nf_conntrack_max` (global, read-only in a child namespace, compared with the namespace's own
   count), then the entry is lost as above and one more filler takes its slot.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from kplab.lab import ctnetlink
 from kplab.lab.netns import Netns
@@ -31,6 +33,14 @@ QUIET_S = 0.1
 BURST_PACKETS = 4
 
 
+class Hold(Protocol):
+    """A queue that can hold what leaves an interface, and release it in order."""
+
+    def hold(self, on: bool) -> None: ...
+
+    def backlog(self) -> int: ...
+
+
 @dataclass(slots=True)
 class LabStage:
     """The live connection when the cause acts, and the means to act on it."""
@@ -43,8 +53,9 @@ class LabStage:
     fillers: ctnetlink.FillState
     notes: list[str]
     pause_client: Callable[[bool], None]  # True: stop the client application, False: resume it
-    hold_server: Callable[[bool], None]  # True: queue the server's packets in the fabric, False: release
-    held_packets: Callable[[], int]  # how many of them wait in that queue
+    server_queue: Hold  # the fabric's port towards the client node
+    server_sent: Callable[[], int]  # packets the server has sent so far (sniffed in its pod)
+    client_queue: Hold  # the client pod's own egress
 
     def send_from_server(self, seq: int, ack: int, length: int, flags: int = ACK | PSH) -> None:
         self.injector.send_from_server(self.view, seq, ack, length, flags)
@@ -109,60 +120,90 @@ def _wait(node: Netns, done: Callable[[int], bool], comment: str) -> bool:
 
 
 def before_next(st: LabStage, next_sender: str, action: Callable[[], None]) -> None:
-    """Make `action` happen just before the flow's next packet from `next_sender` reaches the node.
+    """Make `action` happen just before the flow's next packet from `next_sender` reaches the node."""
+    if next_sender == "client":
+        _before_client(st, action)
+    else:
+        _before_server(st, action)
 
-    The server's packets are held in the fabric (its port towards the client node queues them,
-    nothing is dropped) and let go afterwards, in order, as the burst the server had sent.
-    - Client next: act, wait for a client packet to pass the node's raw PREROUTING (its ACKs and
-      window updates keep coming while its application reads), release the server's packets.
-    - Server next: once a burst of the server's packets waits in the queue (the client reads on
-      and opens its window), the client application is paused (SIGSTOP), so its receive queue
-      keeps unread data as the emulated client's does (it reads on later, and its window update
-      follows the server's packets); once the client has gone quiet (nothing left to
-      acknowledge), act and release: the server's queued burst comes next; once one of its
-      packets has passed, the application resumes reading.
-    """
+
+def _before_client(st: LabStage, action: Callable[[], None]) -> None:
+    """The client's packets queue in its own egress while the server's keep coming (the client
+    keeps acknowledging them) until some wait; then the server's are held in the fabric too, the
+    action runs, and the client's queue goes first."""
     node = st.client_node
-    counted = _client_side(st) if next_sender == "client" else _server_side(st)
-    paused = next_sender == "server"
-    quiet_counter = _client_side(st)
-    _add(node, quiet_counter, QUIET_COMMENT)
-    if counted != quiet_counter:
-        _add(node, counted, PASS_COMMENT)
-    held = False
+    _add(node, _client_side(st), PASS_COMMENT)
+    held: list[Hold] = []
     try:
-        st.hold_server(True)
+        st.client_queue.hold(True)
+        held.append(st.client_queue)
+        _wait_backlog(st, st.client_queue, 1)
+        st.server_queue.hold(True)
+        held.append(st.server_queue)
+        action()
+        node.run(["iptables", "-t", "raw", "-Z", "PREROUTING"])  # count from the action on
+        st.client_queue.hold(False)
+        held.remove(st.client_queue)
+        if not _wait(node, lambda n: n > 0, PASS_COMMENT):
+            st.notes.append(f"no client packet passed within {HOLD_LIMIT_S} s")
+    finally:
+        for q in held:
+            q.hold(False)
+        _remove(node, _client_side(st), PASS_COMMENT)
+
+
+def _before_server(st: LabStage, action: Callable[[], None]) -> None:
+    """The server's packets queue in the fabric; as soon as the server has sent a burst (the client
+    read on and opened its window; sniffed in the server pod), the client application is paused
+    (SIGSTOP) so its receive queue keeps unread data, as the emulated client's does: it reads on
+    (and sends its window update) after the server's packets. Once the client has gone quiet,
+    act and release the burst."""
+    node = st.client_node
+    _add(node, _client_side(st), QUIET_COMMENT)
+    _add(node, _server_side(st), PASS_COMMENT)
+    held = paused = False
+    try:
+        sent = st.server_sent()
+        st.server_queue.hold(True)
         held = True
-        if paused:
-            _wait_backlog(st)
-            st.pause_client(True)
-        if paused and not _wait(node, _quiet(), QUIET_COMMENT):
+        _wait_sent(st, sent + BURST_PACKETS)  # a window update let a burst go, the client reads on
+        st.pause_client(True)
+        paused = True
+        if not _wait(node, _quiet(), QUIET_COMMENT):
             st.notes.append(f"the client never went quiet within {HOLD_LIMIT_S} s")
         action()
         node.run(["iptables", "-t", "raw", "-Z", "PREROUTING"])  # count from the action on
-        if paused:
-            st.hold_server(False)
-            held = False
-        if not _wait(node, lambda n: n > 0, PASS_COMMENT if paused else QUIET_COMMENT):
-            st.notes.append(f"no {next_sender} packet passed within {HOLD_LIMIT_S} s")
+        st.server_queue.hold(False)
+        held = False
+        if not _wait(node, lambda n: n > 0, PASS_COMMENT):
+            st.notes.append(f"no server packet passed within {HOLD_LIMIT_S} s")
     finally:
         if held:
-            st.hold_server(False)
+            st.server_queue.hold(False)
         if paused:
             st.pause_client(False)
-        _remove(node, quiet_counter, QUIET_COMMENT)
-        if counted != quiet_counter:
-            _remove(node, counted, PASS_COMMENT)
+        _remove(node, _client_side(st), QUIET_COMMENT)
+        _remove(node, _server_side(st), PASS_COMMENT)
 
 
-def _wait_backlog(st: LabStage) -> None:
-    """Let the reading client open its window until a burst of the server's packets waits."""
+def _wait_backlog(st: LabStage, queue: Hold, packets: int) -> None:
+    """Until `packets` wait in the queue (bounded)."""
     end = time.monotonic() + HOLD_LIMIT_S
-    while st.held_packets() < BURST_PACKETS:
+    while queue.backlog() < packets:
         if time.monotonic() > end:
-            st.notes.append(f"fewer than {BURST_PACKETS} server packets queued within {HOLD_LIMIT_S} s")
+            st.notes.append(f"fewer than {packets} packets queued within {HOLD_LIMIT_S} s")
             return
         time.sleep(0.002)
+
+
+def _wait_sent(st: LabStage, packets: int) -> None:
+    """Until the server has sent `packets` (polled fast: the client is paused right after)."""
+    end = time.monotonic() + HOLD_LIMIT_S
+    while st.server_sent() < packets:
+        if time.monotonic() > end:
+            st.notes.append(f"the server sent no burst within {HOLD_LIMIT_S} s")
+            return
+        time.sleep(0.0002)
 
 
 def _quiet() -> Callable[[int], bool]:

@@ -29,7 +29,8 @@ from typing import Any
 from kplab.lab import ctnetlink
 from kplab.lab.causes import LAB_CAUSES, LabStage
 from kplab.lab.measure import accounting, conntrack_stats, install_escape_counter, tcp_mib
-from kplab.lab.netns import Lab, require
+from kplab.lab.netns import Lab, Netns, require
+from kplab.lab.shaping import Shaper
 from kplab.lab.sniff import FlowSniffer, FlowView, Injector
 from kplab.lab.topology import LabCluster, build, load_rules, node_sysctls, set_sysctls
 from kplab.lab.workload import Workload
@@ -40,9 +41,13 @@ from kplab.repro.causes import CAUSES, TRIGGER_BYTES, Cause
 from kplab.repro.matrix import MITIGATIONS, Cell, stage
 from kplab.scenario.load import builtin
 from kplab.scenario.manifests import cluster_objects
-from kplab.scenario.schema import Scenario
+from kplab.scenario.schema import LinkSpec, Scenario
 
-STALL_S = 2.0
+STALL_S = 2.5
+# An idle client speaks again after this (TCP keepalive): the emulated client reads on and sends
+# window updates; a paused-and-resumed real one may have nothing to say (Linux sends a window
+# update only when the window at least doubles), so a dead server would go unnoticed.
+KEEPALIVE_S = 1
 SPARE_SLOTS = 256
 TRIGGER_WAIT_S = 10.0
 CLIENT, SERVER = "client-1", "server-1"
@@ -129,32 +134,41 @@ def pauser(pid: int) -> Callable[[bool], None]:
 
 
 @dataclass(slots=True)
-class FabricHold:
-    """Queue (`hold(True)`) or release what the fabric sends towards the client node."""
+class QueueHold:
+    """Queue (`hold(True)`) or release what leaves `ifname` in `ns` (see `Shaper.pause`)."""
 
-    cluster: LabCluster
-    client_node: str
+    shaper: Shaper
+    ns: Netns
+    ifname: str
+    spec: LinkSpec
 
     def hold(self, on: bool) -> None:
-        fabric, port = self.cluster.fabric, self.cluster.fabric_port(self.client_node)
         if on:
-            self.cluster.shaper.pause(fabric, port)
+            self.shaper.pause(self.ns, self.ifname, self.spec)
         else:
-            self.cluster.shaper.resume(fabric, port, self.cluster.scenario.fabric_link)
+            self.shaper.resume(self.ns, self.ifname, self.spec)
 
     def backlog(self) -> int:
-        port = self.cluster.fabric_port(self.client_node)
-        text = self.cluster.fabric.run(["tc", "-s", "qdisc", "show", "dev", port]).stdout
+        text = self.ns.run(["tc", "-s", "qdisc", "show", "dev", self.ifname]).stdout
         found = re.search(r"backlog \S+ (\d+)p", text)
         return int(found.group(1)) if found else 0
+
+
+def holds(cluster: LabCluster, client_node: str) -> tuple[QueueHold, QueueHold]:
+    """(what the fabric sends towards the client node, what the client pod sends)."""
+    s = cluster.scenario
+    server = QueueHold(cluster.shaper, cluster.fabric, cluster.fabric_port(client_node), s.fabric_link)
+    return server, QueueHold(cluster.shaper, cluster.pods[CLIENT], "eth0", s.pod_link)
 
 
 def run_cell(b: Bench, cause: Cause, mitigation: str) -> Cell:
     s = stage(b.cluster.scenario, cause, "host", mitigation)
     configure(b, s, cause)
     client_node = s.pods[0].node
-    work = Workload(b.cluster, b.workdir / f"{cause.id}-{mitigation}", stall_s=STALL_S)
-    work.workdir.mkdir()
+    work = Workload(
+        b.cluster, b.workdir / f"{cause.id}-{mitigation}", stall_s=STALL_S, keepalive_s=KEEPALIVE_S
+    )
+    work.workdir.mkdir(exist_ok=True)
     notes = b.notes.setdefault((cause.id, mitigation), [])
     try:
         work.start_servers()
@@ -166,23 +180,11 @@ def run_cell(b: Bench, cause: Cause, mitigation: str) -> Cell:
             notes.append("the download never reached the trigger: cause not applied")
         else:
             svc = s.service(s.workload.service)
-            node = b.cluster.nodes[client_node]
-            pause = pauser(work.clients[0][1].pid)
-            fh = FabricHold(b.cluster, client_node)
-            LAB_CAUSES[cause.id](
-                LabStage(
-                    view,
-                    ip(svc.cluster_ip),
-                    svc.port,
-                    node,
-                    b.injector,
-                    b.fillers,
-                    notes,
-                    pause,
-                    fh.hold,
-                    fh.backlog,
-                )
-            )
+            server_q, client_q = holds(b.cluster, client_node)
+            at = LabStage(view, ip(svc.cluster_ip), svc.port, b.cluster.nodes[client_node], b.injector,
+                          b.fillers, notes, pauser(work.clients[0][1].pid), server_q,
+                          lambda: b.sniffer.server_packets, client_q)  # fmt: skip
+            LAB_CAUSES[cause.id](at)
         records = work.wait_clients(s.duration_ns / 1e9 + STALL_S + 5)
         after = snapshot(b, client_node)
         servers = work.server_stats()

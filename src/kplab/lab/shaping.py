@@ -9,13 +9,17 @@ Links at 10 Gbit/s or more are left unshaped: a veth is faster than the emulator
 
 from __future__ import annotations
 
+import socket
+import struct
 from dataclasses import dataclass
 
+from kplab.lab.inside import inside
 from kplab.lab.netns import Netns
 from kplab.scenario.schema import LinkSpec, Scenario
 
 UNSHAPED_BPS = 10_000_000_000
 FRAME_BYTES = 1514
+DUMMY_ETHERTYPE = 0x88B5
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,15 +55,25 @@ class Shaper:
         if args:
             ns.run(["tc", "qdisc", "replace", "dev", ifname, "root", *args])
 
-    def pause(self, ns: Netns, ifname: str) -> None:
-        """Hold the egress of `ifname`: a token bucket that lets at most one frame through, then
-        queues (up to 8 MB) instead of dropping. `resume` lets the queue go, in order."""
+    def pause(self, ns: Netns, ifname: str, spec: LinkSpec) -> None:
+        """Hold the egress of `ifname`: nothing leaves, everything queues (nothing is dropped up to
+        the link's queue), until `resume` lets the queue go, in order.
+
+        A token bucket at 8 kbit/s whose first tokens are eaten by three dummy frames (ethertype
+        0x88B5, "local experimental", which the receiving node ignores): the later ones wait
+        at the head of the queue, so no real packet slips through on leftover tokens."""
         ns.run(["tc", "qdisc", "replace", "dev", ifname, "root", "tbf", "rate", "8kbit", "burst",
-                str(FRAME_BYTES + 64), "limit", str(8 << 20)])  # fmt: skip
+                str(FRAME_BYTES + 64), "limit", str(_limit(spec))])  # fmt: skip
+        _dummy_frames(ns, ifname, 3)
 
     def resume(self, ns: Netns, ifname: str, spec: LinkSpec) -> None:
-        args = self.qdisc_args(spec) or ["pfifo", "limit", str(max(spec.queue_packets, 1))]
-        ns.run(["tc", "qdisc", "replace", "dev", ifname, "root", *args])
+        """Release the held queue (same qdisc kind and limit: the kernel keeps its packets) at the
+        link's rate, and kick the qdisc (a dummy frame) so the queue drains at once."""
+        rate = spec.rate_bps if spec.rate_bps < UNSHAPED_BPS else 100 * UNSHAPED_BPS
+        burst = max(2 * FRAME_BYTES, rate // 8 // 250)
+        ns.run(["tc", "qdisc", "replace", "dev", ifname, "root", "tbf", "rate", f"{rate}bit", "burst",
+                str(burst), "limit", str(_limit(spec))])  # fmt: skip
+        _dummy_frames(ns, ifname, 1)
 
     def qdisc_args(self, spec: LinkSpec) -> list[str]:
         f = spec.faults
@@ -79,6 +93,18 @@ class Shaper:
             return args
         if self.tbf and spec.rate_bps < UNSHAPED_BPS:
             burst = max(2 * FRAME_BYTES, spec.rate_bps // 8 // 250)  # at least one jiffy's worth at HZ=250
-            return ["tbf", "rate", f"{spec.rate_bps}bit", "burst", str(burst),
-                    "limit", str(limit * FRAME_BYTES)]  # fmt: skip
+            return ["tbf", "rate", f"{spec.rate_bps}bit", "burst", str(burst), "limit", str(_limit(spec))]
         return []
+
+
+def _limit(spec: LinkSpec) -> int:
+    return max(spec.queue_packets, 1) * FRAME_BYTES
+
+
+def _dummy_frames(ns: Netns, ifname: str, count: int) -> None:
+    """Full-size Ethernet frames nobody listens to, sent out of `ifname` through its qdisc."""
+    with inside(ns), socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
+        sock.bind((ifname, 0))
+        frame = b"\xff" * 6 + b"\x02\x00\x00\x00\x00\x01" + struct.pack("!H", DUMMY_ETHERTYPE)
+        for _ in range(count):
+            sock.send(frame + b"\0" * (FRAME_BYTES - len(frame)))

@@ -63,6 +63,7 @@ class FlowSniffer:
         self.view: FlowView | None = None
         self._wscale = (0, 0)  # (client, server) once both SYNs carried one
         self._pending: dict[str, int] = {}
+        self.server_packets = 0  # every packet the server sent so far, all flows (a clock for bursts)
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
         self.thread.start()
@@ -98,6 +99,8 @@ class FlowSniffer:
         to_server = p.dport == self.port
         if not to_server and p.sport != self.port:
             return
+        if not to_server:
+            self.server_packets += 1
         if p.flags & SYN and not p.flags & ACK and to_server:
             self._pending = {"wscale": -1 if p.wscale is None else p.wscale, "win": p.win}
             self.view = None

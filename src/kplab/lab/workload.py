@@ -25,6 +25,7 @@ class Workload:
     cluster: LabCluster
     workdir: Path
     stall_s: float = 5.0
+    keepalive_s: int = 0
     servers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     clients: list[tuple[str, subprocess.Popen[bytes], Path]] = field(default_factory=list)
     captures: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -75,6 +76,7 @@ class Workload:
                     "--downloads", str(w.downloads), "--read-rate", str(w.read_rate_bps),
                     "--rcvbuf", str(s.tcp_rcvbuf_bytes), "--spread", str(w.start_spread_ns / 1e9),
                     "--stall", str(self.stall_s), "--deadline", str(deadline_s),
+                    "--keepalive", str(self.keepalive_s),
                     "--seed", str(s.seed * 1000 + i), "--out", str(out)]  # fmt: skip
             proc = self.cluster.pods[pod].popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             self.clients.append((pod, proc, out))

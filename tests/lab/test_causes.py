@@ -1,0 +1,45 @@
+"""Causes on the real kernel: a crafted far-beyond-window segment, and the lost entry."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from kplab.lab.matrix import lab_matrix
+from kplab.lab.netns import list_namespaces
+from kplab.repro.causes import CAUSES
+
+pytestmark = pytest.mark.kernel
+
+
+def _cause(cause_id: str) -> tuple:  # type: ignore[type-arg]
+    return tuple(c for c in CAUSES if c.id == cause_id)
+
+
+def _no_lab_left() -> None:
+    assert not [n for n in list_namespaces() if n.startswith(f"kplab-{os.getpid()}-")]
+
+
+def test_far_beyond_window_resets_the_server_unless_invalid_is_dropped() -> None:
+    cells, notes = lab_matrix(causes=_cause("beyond-window-large"), mitigations=("none", "drop-invalid"))
+    plain, dropped = cells
+    assert not {k: v for k, v in notes.items() if k != "lab"}
+    # The client node calls it INVALID, lets it out un-NATed, the client RSTs the pod IP, the server dies.
+    assert plain.invalid > 0 and plain.escaped > 0 and plain.client_rst > 0
+    assert plain.server_reset and plain.ended == "reset"
+    # kube-proxy 1.15's DROP rule: nothing escapes (the server's node already drops it), download completes.
+    assert dropped.escaped == 0 and dropped.client_rst == 0
+    assert not dropped.server_reset and dropped.ended == "completed"
+    _no_lab_left()
+
+
+def test_lost_entry_resets_even_with_both_fixes() -> None:
+    cells, notes = lab_matrix(causes=_cause("lost-server-next-loose1"), mitigations=("both",))
+    (both,) = cells
+    assert not {k: v for k, v in notes.items() if k != "lab"}
+    # loose=1 picks the server's next packet up as a NEW flow without NAT: neither the DROP rule
+    # (it is not INVALID) nor be_liberal (no window check fails) stops it.
+    assert both.escaped > 0 and both.client_rst > 0
+    assert both.server_reset and both.ended == "reset"
+    _no_lab_left()
