@@ -13,14 +13,12 @@ Sockets and /proc files are opened inside a namespace with setns(2) (this thread
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import os
 import select
 import socket
 import time
-from collections.abc import Iterator
 from typing import Any
 
+from kplab.lab.inside import inside
 from kplab.lab.netns import Lab, Netns
 from kplab.netfilter.conntrack.replay import (
     CLIENT,
@@ -34,29 +32,9 @@ from kplab.netfilter.conntrack.replay import (
 )
 from kplab.packet import Packet, codec, fmt_ip, fmt_ipport
 
-CLONE_NEWNET = 0x40000000
 ETH_P_IP = 0x0800
 PACKET_OUTGOING = 4
 DSCP = {1: "NEW", 2: "ESTABLISHED", 3: "RELATED", 4: "INVALID", 5: "UNTRACKED"}
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-@contextlib.contextmanager
-def inside(ns: Netns) -> Iterator[None]:
-    """Run the block with this thread in the lab namespace (sockets/files opened stay bound to it)."""
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(f"/run/netns/{ns.name}", os.O_RDONLY)
-    try:
-        if _libc.setns(target, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), f"setns into {ns.name} failed")
-        try:
-            yield
-        finally:
-            if _libc.setns(home, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns back home failed")
-    finally:
-        os.close(home)
-        os.close(target)
 
 
 def _mac(ns: Netns, ifname: str) -> str:

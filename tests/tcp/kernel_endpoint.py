@@ -10,43 +10,21 @@ namespaces with setns(2) on this thread.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import os
 import random
 import select
 import socket
 import time
-from collections.abc import Iterator
 
-from kplab.lab.netns import Lab, Netns
+from kplab.lab.inside import inside
+from kplab.lab.netns import Lab
 from kplab.packet import Packet, codec, ip
 from kplab.tcp import Connection, TcpConfig, TcpStack, TcpState, window_scale_for
 
 HOST = ip("10.9.0.1")
 PEER = ip("10.9.0.2")
-CLONE_NEWNET = 0x40000000
 ETH_P_IP = 0x0800
 PACKET_OUTGOING = 4
 TCP_INFO_STATE_CLOSE = 7
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-@contextlib.contextmanager
-def inside(ns: Netns) -> Iterator[None]:
-    """This thread in the namespace for the block (sockets opened there stay bound to it)."""
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(f"/run/netns/{ns.name}", os.O_RDONLY)
-    try:
-        if _libc.setns(target, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), f"setns into {ns.name} failed")
-        try:
-            yield
-        finally:
-            if _libc.setns(home, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns back home failed")
-    finally:
-        os.close(home)
-        os.close(target)
 
 
 class KernelEndpoint:
