@@ -11,8 +11,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.report import machine
-
 TITLE = "lab vs emulator"
 KPLAB = Path(sys.executable).parent / "kplab"  # the console script next to this interpreter
 SCENARIOS = ("seed",)
@@ -33,7 +31,7 @@ def _row(variant: str, lab: dict[str, Any], emu: dict[str, Any]) -> str:
 
 
 def run() -> str:
-    lines = [f"Machine: {machine()}.", ""]
+    lines: list[str] = []
     for name in SCENARIOS:
         lab_wall, lab = _run(["lab", "repro"])
         emu_wall, emu = _run(["repro"])
