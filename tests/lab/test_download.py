@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import time
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kplab.lab.netns import Lab, Netns
+from kplab.lab.netns import Lab, Netns, list_namespaces
 from kplab.lab.topology import build
 from kplab.lab.workload import Workload
 from kplab.scenario.load import builtin
@@ -65,3 +66,20 @@ def test_clusterip_download_addresses_on_every_hop(lab: Lab, tmp_path: Path) -> 
     # Between the nodes and on to the backend: DNATed to the pod, the client's own address kept.
     for hop in ("node-a-fabric", "node-b-pod", "server"):
         assert seen[hop] == {(client, pod), (pod, client)}, hop
+
+
+def test_lab_repro_reports_the_emulators_keys() -> None:
+    from kplab.lab.repro import run_variants
+    from kplab.repro.run import run_variants as emulate
+
+    scenario = builtin("matrix")
+    lab = run_variants(scenario, ("as_is",))
+    emulator = emulate(scenario, ("as_is",))
+    assert set(lab) >= set(emulator)
+    variant = lab["variants"]["as_is"]
+    assert set(variant) - {"lab"} == set(emulator["variants"]["as_is"])
+    # One clean download through the VIP: completed, nothing reset, nothing escaped, packets counted.
+    assert (variant["completed"], variant["reset"], variant["server_resets"]) == (1, 0, 0)
+    assert variant["unnated_escapes"] == 0 and variant["client_rsts"] == 0
+    assert variant["packets"] > 1000
+    assert not [n for n in list_namespaces() if n.startswith(f"kplab-{os.getpid()}-")]
