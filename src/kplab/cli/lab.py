@@ -12,7 +12,7 @@ import click
 
 from kplab.errors import InputError
 from kplab.lab import session
-from kplab.lab.netns import LabUnavailable
+from kplab.lab.netns import LabUnavailable, require
 from kplab.repro.causes import CAUSES, Cause
 from kplab.repro.matrix import MITIGATIONS, Cell
 from kplab.repro.variants import VARIANTS
@@ -29,6 +29,13 @@ def load(scenario_file: str | None, default: str = "seed") -> Scenario:
 
 def unavailable(exc: LabUnavailable) -> InputError:
     return InputError(str(exc))
+
+
+def _need_root() -> None:
+    try:
+        require(("ip",))
+    except LabUnavailable as exc:
+        raise unavailable(exc) from None
 
 
 @click.group(name="lab")
@@ -50,6 +57,7 @@ def up(scenario_file: str | None) -> None:
 @lab.command()
 def down() -> None:
     """Remove the cluster `kplab lab up` built."""
+    _need_root()
     removed = session.down()
     click.echo(f"removed {len(removed)} namespaces" if removed else "no lab is up")
 
@@ -57,6 +65,7 @@ def down() -> None:
 @lab.command()
 def clean() -> None:
     """Remove every namespace any kplab lab ever made."""
+    _need_root()
     removed = session.clean()
     click.echo(f"removed {len(removed)} namespaces")
 

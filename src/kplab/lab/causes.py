@@ -3,14 +3,14 @@
 Same ids, same segments, same moments as the emulator's:
 - crafted segments: sent from a raw socket in the server pod, sequence numbers computed from the
   flow as sniffed in the server pod (`kplab.lab.sniff`), with the emulator's formulas;
-- entry lost: the live entry deleted in the client node (ctnetlink IPCTNL_MSG_CT_DELETE, what
-  `conntrack -D` sends; never `-U`/`-I` on it: they mark it liberal). "Just before the next
-  packet of X": packets are held in queues (a paused token bucket: nothing dropped) and
-  released in the order wanted, see `before_next`; rules in the node's raw PREROUTING (before
-  conntrack, counting only) say who passed;
+- entry lost: `conntrack -D` of the live entry in the client node, as a ctnetlink message
+  (never `-U`/`-I` on it: they mark it liberal). "Just before the next packet of X": packets
+  are held in queues (a paused token bucket: nothing dropped) and released in the order wanted, see `before_next`; rules in
+  the node's raw PREROUTING (before conntrack, counting only) say who passed;
 - table full: the node's table is filled through ctnetlink with other flows up to
   `nf_conntrack_max` (global, read-only in a child namespace, compared with the namespace's own
-  count), then the entry is lost as above and one more filler takes its slot.
+  count; all but a few slots before the download starts, the rest when the cause acts), then
+  the entry is lost as above and one more filler takes its slot.
 """
 
 from __future__ import annotations
@@ -227,7 +227,9 @@ def _remove(node: Netns, match: list[str], comment: str) -> None:
 
 
 def delete_entry(st: LabStage) -> None:
-    """`conntrack -D` of the live entry, as a ctnetlink IPCTNL_MSG_CT_DELETE of its original tuple."""
+    """`conntrack -D` of the live entry: the same IPCTNL_MSG_CT_DELETE of its original tuple, sent
+    directly. (conntrack-tools 1.4.7 dumps the whole table to filter before deleting: seconds on
+    a full table, while the flow's packets are held.)"""
     v = st.view
     if not ctnetlink.delete(st.client_node, [(v.client, st.vip, v.client_port, st.vip_port)]):
         st.notes.append("the live entry was not found to delete")
