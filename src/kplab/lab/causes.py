@@ -5,8 +5,9 @@ Same ids, same segments, same moments as the emulator's:
   flow as sniffed in the server pod (`kplab.lab.sniff`), with the emulator's formulas;
 - entry lost: `conntrack -D` of the live entry in the client node, as a ctnetlink message
   (never `-U`/`-I` on it: they mark it liberal). "Just before the next packet of X": packets
-  are held in queues (a paused token bucket: nothing dropped) and released in the order wanted, see `before_next`; rules in
-  the node's raw PREROUTING (before conntrack, counting only) say who passed;
+  are held in queues (a paused token bucket: nothing dropped) and released in the order
+  wanted, see `before_next`; rules in the node's raw PREROUTING (before conntrack, counting
+  only) say who passed;
 - table full: the node's table is filled through ctnetlink with other flows up to
   `nf_conntrack_max` (global, read-only in a child namespace, compared with the namespace's own
   count; all but a few slots before the download starts, the rest when the cause acts), then
