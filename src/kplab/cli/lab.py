@@ -12,7 +12,7 @@ import click
 
 from kplab.errors import InputError
 from kplab.lab import session
-from kplab.lab.netns import LabUnavailable, require
+from kplab.lab.netns import LabInterrupted, LabUnavailable, require
 from kplab.repro.causes import CAUSES, Cause
 from kplab.repro.matrix import MITIGATIONS, Cell
 from kplab.repro.variants import VARIANTS
@@ -31,11 +31,19 @@ def unavailable(exc: LabUnavailable) -> InputError:
     return InputError(str(exc))
 
 
+def interrupted(exc: LabInterrupted) -> None:
+    """SIGINT/SIGTERM: the lab is already gone (the registry removed it); one line, exit 130."""
+    click.echo(f"kplab: interrupted ({exc}); the lab's namespaces were removed", err=True)
+    sys.exit(130)
+
+
 def _need_root() -> None:
     try:
         require(("ip",))
     except LabUnavailable as exc:
         raise unavailable(exc) from None
+    except LabInterrupted as exc:
+        interrupted(exc)
 
 
 @click.group(name="lab")
@@ -51,6 +59,8 @@ def up(scenario_file: str | None) -> None:
         state = session.up(load(scenario_file))
     except LabUnavailable as exc:
         raise unavailable(exc) from None
+    except LabInterrupted as exc:
+        interrupted(exc)
     click.echo(json.dumps(state, indent=2, sort_keys=True))
 
 
@@ -95,6 +105,8 @@ def repro(scenario_file: str | None, fix: str | None, seed: int | None, pcap_dir
         result = run_variants(scenario, names, pcap_dir=pcap_dir)
     except LabUnavailable as exc:
         raise unavailable(exc) from None
+    except LabInterrupted as exc:
+        interrupted(exc)
     if output == "json":
         click.echo(json.dumps(result, indent=2, sort_keys=True))
         return
@@ -150,6 +162,8 @@ def matrix_cmd(kernel_profile: str, cause_ids: tuple[str, ...], output: str) -> 
         cells, notes = lab_matrix(causes=_causes(cause_ids))
     except LabUnavailable as exc:
         raise unavailable(exc) from None
+    except LabInterrupted as exc:
+        interrupted(exc)
     if output == "json":
         payload = {"kernel": kernel_profile, "release": platform.release(), "mitigations": list(MITIGATIONS),
                    "cells": [c.as_json() for c in cells], "notes": notes}  # fmt: skip
@@ -180,6 +194,8 @@ def compare_matrix(cause_ids: tuple[str, ...], output: str) -> None:
         lab_cells, notes = lab_matrix(causes=causes)
     except LabUnavailable as exc:
         raise unavailable(exc) from None
+    except LabInterrupted as exc:
+        interrupted(exc)
     emulator = matrix(builtin("matrix"), causes, ("host",))
     result = report(lab_cells, emulator, notes)
     if output == "json":
