@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kplab.repro.causes import CAUSES
-from kplab.repro.matrix import KERNELS, MITIGATIONS, Cell, matrix, to_markdown
+from kplab.repro.matrix import KERNELS, MITIGATIONS, PROFILES, Cell, matrix, to_markdown
 from kplab.scenario.load import builtin, load_file
 
 
@@ -29,7 +29,13 @@ from kplab.scenario.load import builtin, load_file
     type=click.Choice([c.id for c in CAUSES]),
     help="Only these rows (repeatable).",
 )
-@click.option("--kernel", "kernels", multiple=True, type=click.Choice(KERNELS), help="Only these profiles.")
+@click.option(
+    "--kernel",
+    "kernels",
+    multiple=True,
+    type=click.Choice(PROFILES),
+    help="Only these kernel profiles (host: this machine's kernel).",
+)
 @click.option("-o", "--output", type=click.Choice(["text", "json", "markdown"]), default="text")
 def matrix_cmd(
     scenario_file: str | None, causes: tuple[str, ...], kernels: tuple[str, ...], output: str
@@ -56,7 +62,7 @@ def matrix_cmd(
 def print_matrix(cells: list[Cell]) -> None:
     table = Table(title="cause x kernel x mitigation (emulator)", show_lines=True)
     table.add_column("cause")
-    columns = [(k, m) for k in KERNELS for m in MITIGATIONS if any(c.kernel == k for c in cells)]
+    columns = [(k, m) for k in PROFILES for m in MITIGATIONS if any(c.kernel == k for c in cells)]
     short = {"none": "none", "drop-invalid": "drop", "be-liberal": "liberal", "both": "both"}
     for k, m in columns:
         table.add_column(f"{k}\n{short[m]}")

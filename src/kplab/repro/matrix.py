@@ -18,7 +18,8 @@ from kplab.repro.variants import with_be_liberal
 from kplab.scenario.load import builtin
 from kplab.scenario.schema import Scenario
 
-KERNELS = ("5.4", "6.1")
+KERNELS = ("5.4", "6.1")  # the default columns; "host" (this machine's kernel) may be asked for too
+PROFILES = (*KERNELS, "host")
 MITIGATIONS = ("none", "drop-invalid", "be-liberal", "both")
 LOOSE = "net.netfilter.nf_conntrack_tcp_loose"
 
@@ -101,7 +102,7 @@ def _short(c: Cell) -> str:
 
 
 def to_markdown(cells: list[Cell]) -> str:
-    columns = [(k, m) for k in KERNELS for m in MITIGATIONS if any(c.kernel == k for c in cells)]
+    columns = [(k, m) for k in PROFILES for m in MITIGATIONS if any(c.kernel == k for c in cells)]
     head = "| cause | " + " | ".join(f"{k} {m}" for k, m in columns) + " |"
     lines = [head, "|" + "---|" * (len(columns) + 1)]
     by_key = {(c.cause, c.kernel, c.mitigation): c for c in cells}
