@@ -33,6 +33,7 @@ def test_units() -> None:
         ),
         ("ip: 10.0.0.3", "ip: 10.0.0.300", "pods[1].ip: not an IPv4 address"),
         ('kernel: "5.4"', 'kernel: "4.4"', "kernel: expected one of"),
+        ("nf_conntrack_tcp_loose: 1", "nf_conntrack_tcp_lose: 1", "sysctls: unknown conntrack sysctl"),
     ],
 )
 def test_errors_name_file_and_line(old: str, new: str, expected: str) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from kplab.errors import InputError
+from kplab.netfilter.conntrack import Sysctls
 from kplab.packet.addr import ip, parse_cidr
 from kplab.scenario.schema import Faults, LinkSpec, NodeSpec, PodSpec, Scenario, ServiceSpec, Workload
 from kplab.scenario.units import duration_ns, rate_bps, size_bytes
@@ -105,7 +106,13 @@ def _labels(v: Any) -> dict[str, str]:
 def _sysctls(v: Any) -> dict[str, int]:
     if not isinstance(v, dict):
         raise ValueError("expected a mapping of sysctl: integer")
-    return {str(k): _int(x) for k, x in v.items()}
+    result = {str(k): _int(x) for k, x in v.items()}
+    for key, value in result.items():
+        try:  # the node's conntrack must know it (net.netfilter.nf_conntrack_*)
+            Sysctls().set(key, str(value))
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
+    return result
 
 
 def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
