@@ -3,9 +3,9 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-DEBS    := iproute2 iptables conntrack tcpdump ethtool tshark
+DEBS    := iproute2 iptables nftables conntrack tcpdump ethtool tshark
 # Debian tools the lab and the real-kernel tests need; installed as root when one is missing.
-TOOLS   := ip iptables iptables-save iptables-restore conntrack tcpdump ethtool tshark
+TOOLS   := ip iptables iptables-save iptables-restore nft conntrack tcpdump ethtool tshark
 
 .PHONY: demo test lint typecheck pytest bench debs clean
 
