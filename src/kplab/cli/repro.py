@@ -78,17 +78,25 @@ def repro(scenario_file: str | None, seed: int, show_scenario: bool, explain: bo
     scenario = load_scenario(scenario_file, seed)
     result = _run(scenario, pcap_dir, output == "text" and sys.stdout.isatty())
     story = None
+    untold = ""
     if explain or diagram_dir is not None:
+        from kplab.repro.explain import NoStory
         from kplab.repro.explain import explain as tell
 
-        story = tell(scenario, diagram_dir)
-        result["explain"] = story.as_json()
+        try:
+            story = tell(scenario, diagram_dir)
+            result["explain"] = story.as_json()
+        except NoStory as exc:
+            untold = f"nothing to explain: {exc}"
+            result["explain"] = None
     if output == "json":
         click.echo(json.dumps(result, indent=2, sort_keys=True))
         return
     print_table(result)
     if story is not None:
         story.print(Console())
+    if untold:
+        click.echo(untold)
 
 
 def _run(scenario: Scenario, pcap_dir: Path | None, show_progress: bool) -> dict[str, Any]:

@@ -169,7 +169,7 @@ def _pick(
                 if good is None and d.outcome.value == "completed" and end not in escaped:
                     good = end
     if reset is None or good is None:
-        raise NoStory("no connection was reset after an un-NATed packet in this run: nothing to explain")
+        raise NoStory("no connection was reset after an un-NATed packet in this run")
     return reset, good
 
 
