@@ -19,7 +19,7 @@ from kplab.netfilter.engine import Engine
 from kplab.netfilter.linux_tracker import LinuxTracker
 from kplab.netfilter.node import NodeNet, Route
 from kplab.netfilter.state import EngineState, Skb
-from kplab.netfilter.traversal import evaluate_node
+from kplab.netfilter.traversal import FastPath
 from kplab.packet import TCP, Packet, fmt_ipport
 from kplab.sim.scheduler import Scheduler
 
@@ -67,6 +67,7 @@ class Node:
         self.annotate = False  # write what the node decided into pkt.notes (pcapng comments)
         self._last: CtResult | None = None
         self.tracker = LinuxTracker(ct, self._on_verdict)
+        self._path: FastPath | None = None  # built on the first packet, rebuilt if the engine changes
         # Reply tuples (src, sport, dst, dport) of connections this node DNATed: a packet leaving
         # with one of them untranslated escaped the reverse NAT.
         self._dnat_replies: set[tuple[int, int, int, int]] = set()
@@ -100,19 +101,20 @@ class Node:
 
     def _evaluate(self, pkt: Packet, skb: Skb, *, local_out: bool) -> None:
         self._last = None
-        now = self.sched.now_ns
-        before = (pkt.src, pkt.sport, pkt.dst, pkt.dport)
-        result = evaluate_node(self.engine, self.net, pkt, skb, self.state, now, self.tracker,
-                               local_out=local_out, trace=False)  # fmt: skip
+        path = self._path
+        if path is None or not path.serves(self.engine, self.net, self.tracker, self.state):
+            path = self._path = FastPath(self.engine, self.net, self.tracker, self.state)
+        before = (pkt.src, pkt.sport, pkt.dst, pkt.dport) if self.annotate else None
+        delivery = path.run(pkt, skb, self.sched.now_ns, local_out)
         res = self._last
-        if self.annotate:
+        if before is not None:
             pkt.notes = _notes(before, pkt, res)
-        if result.delivery == "dropped":
-            reason = result.reason or f"{result.hook.value}: rule verdict {result.verdict}"
+        if delivery == "dropped":
+            reason = path.reason or f"{path.hook.value}: rule verdict {path.verdict}"
             _count(self.stats.drops, reason)
             self._observe(pkt, skb.in_iface, skb.out_iface, res, f"dropped: {reason}")
             return
-        if result.delivery == "local":
+        if delivery == "local":
             self.stats.delivered_local += 1
             self._observe(pkt, skb.in_iface, None, res, "delivered to the node")
             if self.local_input is None:
@@ -120,8 +122,7 @@ class Node:
             else:
                 self.local_input(pkt)
             return
-        out_iface = skb.out_iface or ""
-        self._out(pkt, skb.in_iface, out_iface, res)
+        self._out(pkt, skb.in_iface, skb.out_iface or "", res)
 
     def _out(self, pkt: Packet, in_iface: str | None, out_iface: str, res: CtResult | None) -> None:
         note = ""

@@ -72,6 +72,12 @@ class NodeNet:
                 best = route
         return best
 
+    def bind_env(self, env: Env, now_ns: int) -> None:
+        """Point a reused `Env` at this node's current addresses and at `now_ns`."""
+        env.now_ns = now_ns
+        env.local_addrs = self._local
+        env.iface_addrs = self._iface
+
     def env(self, now_ns: int, state: EngineState, sets: SetLookup | None = None,
             chooser: Callable[[int], bool] | None = None) -> Env:  # fmt: skip
         return Env(now_ns, state, self._local, self._iface, sets, chooser)
