@@ -11,12 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from kplab.netfilter.conntrack import Conntrack, CtResult
+from kplab.netfilter.conntrack import nat as natmod
+from kplab.netfilter.conntrack.entry import IPS_CONFIRMED, IPS_DST_NAT, IPS_SRC_NAT
 from kplab.netfilter.ctview import CtDrop, CtView, Nat
 from kplab.netfilter.state import Skb
 from kplab.netfilter.traversal import Hook, Manip
 from kplab.packet import Packet
 
 _MANIP_HOOK = {Manip.DST: "PREROUTING", Manip.SRC: "POSTROUTING"}
+_DST = Manip.DST
+_NATED = IPS_SRC_NAT | IPS_DST_NAT
 
 
 class LinuxTracker:
@@ -29,7 +33,7 @@ class LinuxTracker:
         self.on_verdict = on_verdict
 
     def lookup(self, pkt: Packet, skb: Skb, hook: Hook, now_ns: int) -> CtView | None:
-        res = self.ct.lookup(pkt, hook.value, now_ns)
+        res = self.ct.lookup(pkt, hook._value_, now_ns)
         if self.on_verdict is not None:
             self.on_verdict(pkt, res)
         if res.verdict == "DROP":
@@ -40,8 +44,13 @@ class LinuxTracker:
         return view
 
     def nat_pending(self, view: CtView, manip: Manip) -> bool:
-        res = _result(view)
-        return res is not None and self.ct.nat_pending(res, _MANIP_HOOK[manip])
+        res = view.handle
+        if not isinstance(res, CtResult):
+            return False
+        entry = res.entry
+        if entry is None or entry.status & IPS_CONFIRMED or res.related:
+            return False  # the common case, answered before asking the table (which says the same)
+        return self.ct.nat_pending(res, "PREROUTING" if manip is _DST else "POSTROUTING")
 
     def bind_nat(self, view: CtView, manip: Manip, nat: Nat | None, pkt: Packet, now_ns: int) -> bool:
         res = _result(view)
@@ -56,9 +65,18 @@ class LinuxTracker:
         return True
 
     def apply_nat(self, view: CtView, manip: Manip, pkt: Packet) -> None:
-        res = _result(view)
-        if res is not None:
-            self.ct.apply_nat(pkt, res, _MANIP_HOOK[manip])
+        res = view.handle
+        if not isinstance(res, CtResult):
+            return
+        entry = res.entry
+        if entry is None:
+            return
+        hook = "PREROUTING" if manip is _DST else "POSTROUTING"
+        if entry.status & IPS_CONFIRMED or res.related:  # nothing left to bind: `nf_nat_packet` only
+            if entry.status & _NATED:
+                natmod.apply(pkt, entry, res.direction, hook, res.related)
+            return
+        self.ct.apply_nat(pkt, res, hook)
 
     def confirm(self, view: CtView, pkt: Packet, skb: Skb, now_ns: int) -> bool:
         res = _result(view)
