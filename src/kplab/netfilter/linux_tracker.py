@@ -12,8 +12,9 @@ from collections.abc import Callable
 
 from kplab.netfilter.conntrack import Conntrack, CtResult
 from kplab.netfilter.conntrack import nat as natmod
-from kplab.netfilter.conntrack.entry import IPS_CONFIRMED, IPS_DST_NAT, IPS_SRC_NAT
-from kplab.netfilter.ctview import CtDrop, CtView, Nat
+from kplab.netfilter.conntrack.entry import IPS_CONFIRMED, IPS_DST_NAT, IPS_SRC_NAT, unpack
+from kplab.netfilter.conntrack.profiles import S
+from kplab.netfilter.ctview import CtDrop, CtView, FiveTuple, Nat
 from kplab.netfilter.state import Skb
 from kplab.netfilter.traversal import Hook, Manip
 from kplab.packet import Packet
@@ -21,16 +22,18 @@ from kplab.packet import Packet
 _MANIP_HOOK = {Manip.DST: "PREROUTING", Manip.SRC: "POSTROUTING"}
 _DST = Manip.DST
 _NATED = IPS_SRC_NAT | IPS_DST_NAT
+_TUPLE_CACHE_MAX = 4096  # packed key -> FiveTuple, for the views of the busiest connections
 
 
 class LinuxTracker:
     """Implements `traversal.Tracker` over one network namespace's `Conntrack`."""
 
-    __slots__ = ("ct", "on_verdict")
+    __slots__ = ("_tuples", "ct", "on_verdict")
 
     def __init__(self, ct: Conntrack, on_verdict: Callable[[Packet, CtResult], None] | None = None) -> None:
         self.ct = ct
         self.on_verdict = on_verdict
+        self._tuples: dict[int, FiveTuple] = {}
 
     def lookup(self, pkt: Packet, skb: Skb, hook: Hook, now_ns: int) -> CtView | None:
         res = self.ct.lookup(pkt, hook._value_, now_ns)
@@ -38,10 +41,32 @@ class LinuxTracker:
             self.on_verdict(pkt, res)
         if res.verdict == "DROP":
             raise CtDrop(res.reason or "table full, dropping packet")
-        view = res.view(now_ns)
-        if view is not None:
-            view.handle = res
-        return view
+        entry = res.entry
+        if entry is None or res.ctstate == "UNTRACKED":
+            view = res.view(now_ns)
+            if view is not None:
+                view.handle = res
+            return view
+        # `CtResult.view`, with the entry's tuples unpacked once per key rather than per packet
+        return CtView(
+            res.ctstate,
+            "REPLY" if res.direction else "ORIGINAL",
+            entry.status & 0xFFFF,
+            self._tuple(entry.orig_key),
+            self._tuple(entry.reply_key),
+            entry.mark,
+            max(0, (entry.timeout_ns - now_ns) // S),
+            res,
+        )
+
+    def _tuple(self, key: int) -> FiveTuple:
+        tuples = self._tuples
+        found = tuples.get(key)
+        if found is None:
+            if len(tuples) >= _TUPLE_CACHE_MAX:
+                tuples.clear()
+            found = tuples[key] = unpack(key)
+        return found
 
     def nat_pending(self, view: CtView, manip: Manip) -> bool:
         res = view.handle
