@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from kplab.netfilter.conntrack import Conntrack, CtResult
 from kplab.netfilter.conntrack import nat as natmod
-from kplab.netfilter.conntrack.entry import IPS_CONFIRMED, IPS_DST_NAT, IPS_SRC_NAT, unpack
+from kplab.netfilter.conntrack.entry import IPS_CONFIRMED, IPS_DST_NAT, IPS_DYING, IPS_SRC_NAT, unpack
 from kplab.netfilter.conntrack.profiles import S
 from kplab.netfilter.ctview import CtDrop, CtView, FiveTuple, Nat
 from kplab.netfilter.state import Skb
@@ -22,6 +22,7 @@ from kplab.packet import Packet
 _MANIP_HOOK = {Manip.DST: "PREROUTING", Manip.SRC: "POSTROUTING"}
 _DST = Manip.DST
 _NATED = IPS_SRC_NAT | IPS_DST_NAT
+_CONFIRMED_OR_DYING = IPS_CONFIRMED | IPS_DYING
 _TUPLE_CACHE_MAX = 4096  # packed key -> FiveTuple, for the views of the busiest connections
 
 
@@ -52,8 +53,8 @@ class LinuxTracker:
             res.ctstate,
             "REPLY" if res.direction else "ORIGINAL",
             entry.status & 0xFFFF,
-            self._tuple(entry.orig_key),
-            self._tuple(entry.reply_key),
+            self._tuples.get(entry.orig_key) or self._tuple(entry.orig_key),
+            self._tuples.get(entry.reply_key) or self._tuple(entry.reply_key),
             entry.mark,
             max(0, (entry.timeout_ns - now_ns) // S),
             res,
@@ -105,7 +106,12 @@ class LinuxTracker:
 
     def confirm(self, view: CtView, pkt: Packet, skb: Skb, now_ns: int) -> bool:
         res = _result(view)
-        return res is None or self.ct.confirm(res, now_ns)
+        if res is None:
+            return True
+        entry = res.entry
+        if entry is None or entry.status & _CONFIRMED_OR_DYING:
+            return True  # the common case, answered before asking the table (which says the same)
+        return self.ct.confirm(res, now_ns)
 
 
 def _result(view: CtView) -> CtResult | None:

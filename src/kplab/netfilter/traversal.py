@@ -407,7 +407,8 @@ class FastPath:
             _tables(self._pre_mangle, _PRE, pkt, skb, env)
         self._nat(_PRE, _DST, self._pre_nat, pkt, skb)
         node = self.node
-        if node.is_local(pkt.dst):
+        dst = pkt.dst
+        if dst >> 24 == 127 or dst in env.local_addrs:  # `NodeNet.is_local` (`bind_env` set the set)
             if self._input:
                 _tables(self._input, _INPUT, pkt, skb, env)
             self._nat(_INPUT, _SRC, self._input_nat, pkt, skb)
@@ -422,11 +423,11 @@ class FastPath:
         return "forward"
 
     def _route(self, pkt: Packet, skb: Skb, hook: Hook) -> None:
-        node = self.node
-        if node.is_local(pkt.dst):
+        dst = pkt.dst
+        if dst >> 24 == 127 or dst in self.env.local_addrs:  # `NodeNet.is_local`
             skb.out_iface = "lo"
             return
-        route = node.route(pkt.dst)
+        route = self.node.route(dst)
         if route is None:
             raise _Stop(DROP, hook, "no route to host")
         skb.out_iface = self.out_iface = route.dev
