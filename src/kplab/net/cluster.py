@@ -105,16 +105,16 @@ def build(s: Scenario) -> EmulatedCluster:
             sched, s.seed, f"{spec.name}-fabric", s.fabric_link
         )
         uplink.attach(node.receiver("eth0"), switch.receive)
-        node.add_interface("eth0", ip(spec.ip), uplink.send_from_a)
+        node.add_interface("eth0", ip(spec.ip), uplink.a_to_b.send)
         node.add_route(0, 0, "eth0")
-        switch.add_port([(ip(spec.ip), 0xFFFFFFFF), parse_cidr(spec.pod_cidr)], uplink.send_from_b)
+        switch.add_port([(ip(spec.ip), 0xFFFFFFFF), parse_cidr(spec.pod_cidr)], uplink.b_to_a.send)
     for pspec in s.pods:
         pod = cluster.pods[pspec.name] = _host(s, pspec.name, pspec.node, pspec.ip, sched)
         node = cluster.nodes[pspec.node]
         veth = cluster.links[f"{pspec.name}-veth"] = _link(sched, s.seed, f"{pspec.name}-veth", s.pod_link)
         veth.attach(pod.receive, node.receiver(f"veth-{pspec.name}"))
-        pod.out = veth.send_from_a
-        node.add_interface(f"veth-{pspec.name}", None, veth.send_from_b)
+        pod.out = veth.a_to_b.send
+        node.add_interface(f"veth-{pspec.name}", None, veth.b_to_a.send)
         node.add_route(pod.ip, 0xFFFFFFFF, f"veth-{pspec.name}")
     for hspec in s.externals:
         host = cluster.pods[hspec.name] = _host(s, hspec.name, "", hspec.ip, sched)
@@ -122,8 +122,8 @@ def build(s: Scenario) -> EmulatedCluster:
             sched, s.seed, f"{hspec.name}-fabric", s.fabric_link
         )
         wire.attach(host.receive, switch.receive)
-        host.out = wire.send_from_a
-        switch.add_port([(host.ip, 0xFFFFFFFF)], wire.send_from_b)
+        host.out = wire.a_to_b.send
+        switch.add_port([(host.ip, 0xFFFFFFFF)], wire.b_to_a.send)
     _start_workload(cluster)
     return cluster
 

@@ -126,27 +126,29 @@ class Channel:
         stats.offered += 1
         frame = ip_length(pkt) + ETH_OVERHEAD_BYTES
         departures = self._departures
+        queued = self._queued_bytes
         while departures and departures[0][0] <= now:
-            self._queued_bytes -= departures.popleft()[1]
+            queued -= departures.popleft()[1]
+        queue_bytes = self.queue_bytes
         if len(departures) >= self.queue_packets or (
-            self.queue_bytes is not None and self._queued_bytes + frame > self.queue_bytes
+            queue_bytes is not None and queued + frame > queue_bytes
         ):
+            self._queued_bytes = queued
             stats.drop("queue-full")
             return
-        start = departures[-1][0] if departures else now
-        finish = start + (frame * 8_000_000_000 // self.rate_bps if self.rate_bps else 0)
+        self._queued_bytes = queued + frame
+        rate = self.rate_bps
+        finish = (departures[-1][0] if departures else now) + (frame * 8_000_000_000 // rate if rate else 0)
         departures.append((finish, frame))
-        self._queued_bytes += frame
         if self.on_transmit:
             for tap in self.on_transmit:
                 tap(pkt)
-        arrive = finish + self.delay_ns
         faults = self.faults
         if faults.loss or faults.duplicate or faults.reorder or faults.jitter_ns:
-            self._faulty(pkt, arrive)
+            self._faulty(pkt, finish + self.delay_ns)
             return
         stats.in_flight += 1
-        self.sched.call_at(arrive, self._arrive, pkt)
+        self.sched.call_at(finish + self.delay_ns, self._arrive, pkt)
 
     def _faulty(self, pkt: Packet, arrive: int) -> None:
         faults = self.faults

@@ -115,11 +115,13 @@ class Node:
         if delivery == "dropped":
             reason = path.reason or f"{path.hook.value}: rule verdict {path.verdict}"
             _count(self.stats.drops, reason)
-            self._observe(pkt, skb.in_iface, skb.out_iface, res, f"dropped: {reason}")
+            if self.observers:
+                self._observe(pkt, skb.in_iface, skb.out_iface, res, f"dropped: {reason}")
             return
         if delivery == "local":
             self.stats.delivered_local += 1
-            self._observe(pkt, skb.in_iface, None, res, "delivered to the node")
+            if self.observers:
+                self._observe(pkt, skb.in_iface, None, res, "delivered to the node")
             if self.local_input is None:
                 _count(self.stats.drops, "no local stack")
             else:
@@ -142,7 +144,8 @@ class Node:
                 if self.annotate:
                     pkt.notes.append(f"{self.name}: {ESCAPED}")
         self.stats.forwarded += 1
-        self._observe(pkt, in_iface, out_iface, res, note)
+        if self.observers:
+            self._observe(pkt, in_iface, out_iface, res, note)
         self.out[out_iface](pkt)
 
     def _on_verdict(self, pkt: Packet, res: CtResult) -> None:
