@@ -88,7 +88,7 @@ class Node:
         def deliver(pkt: Packet) -> None:  # `receive`, one call shorter: every arriving packet
             for hook in self.on_arrival:
                 hook(pkt, iface)
-            self._evaluate(pkt, Skb(in_iface=iface), local_out=False)
+            self._evaluate(pkt, Skb(0, iface), local_out=False)  # mark 0, in_iface
 
         return deliver
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from kplab.netfilter.conntrack import Conntrack, CtResult
 from kplab.netfilter.conntrack import nat as natmod
-from kplab.netfilter.conntrack.entry import IPS_CONFIRMED, IPS_DST_NAT, IPS_DYING, IPS_SRC_NAT, unpack
+from kplab.netfilter.conntrack.entry import IPS_CONFIRMED, IPS_DYING, unpack
 from kplab.netfilter.conntrack.profiles import S
 from kplab.netfilter.ctview import CtDrop, CtView, FiveTuple, Nat
 from kplab.netfilter.state import Skb
@@ -21,7 +21,6 @@ from kplab.packet import Packet
 
 _MANIP_HOOK = {Manip.DST: "PREROUTING", Manip.SRC: "POSTROUTING"}
 _DST = Manip.DST
-_NATED = IPS_SRC_NAT | IPS_DST_NAT
 _CONFIRMED_OR_DYING = IPS_CONFIRMED | IPS_DYING
 _TUPLE_CACHE_MAX = 4096  # packed key -> FiveTuple, for the views of the busiest connections
 
@@ -97,12 +96,14 @@ class LinuxTracker:
         entry = res.entry
         if entry is None:
             return
-        hook = "PREROUTING" if manip is _DST else "POSTROUTING"
+        dst = manip is _DST
         if entry.status & IPS_CONFIRMED or res.related:  # nothing left to bind: `nf_nat_packet` only
-            if entry.status & _NATED:
-                natmod.apply(pkt, entry, res.direction, hook, res.related)
+            direction = res.direction
+            if entry.status & natmod.manip_bit(dst, direction):
+                key = entry.orig_key if direction else entry.reply_key
+                natmod.rewrite(pkt, self._tuples.get(key) or self._tuple(key), dst, res.related)
             return
-        self.ct.apply_nat(pkt, res, hook)
+        self.ct.apply_nat(pkt, res, "PREROUTING" if dst else "POSTROUTING")
 
     def confirm(self, view: CtView, pkt: Packet, skb: Skb, now_ns: int) -> bool:
         res = _result(view)

@@ -161,12 +161,20 @@ def apply(pkt: Packet, entry: Entry, direction: int, hook: str, related: bool = 
     original tuple. For an ICMP error (`related`) the quoted packet is rewritten the other way.
     """
     dst = is_dst_hook(hook)
-    bit = IPS_DST_NAT if dst else IPS_SRC_NAT
-    if direction:
-        bit = IPS_SRC_NAT if dst else IPS_DST_NAT
-    if not entry.status & bit:
+    if not entry.status & manip_bit(dst, direction):
         return False
-    target = unpack(entry.orig_key if direction else entry.reply_key)
+    return rewrite(pkt, unpack(entry.orig_key if direction else entry.reply_key), dst, related)
+
+
+def manip_bit(dst: bool, direction: int) -> int:
+    """The status bit that says this hook's manip (`dst`: DNAT hooks) applies in this direction."""
+    if direction:
+        return IPS_SRC_NAT if dst else IPS_DST_NAT
+    return IPS_DST_NAT if dst else IPS_SRC_NAT
+
+
+def rewrite(pkt: Packet, target: FiveTuple, dst: bool, related: bool) -> bool:
+    """`apply`'s rewrite, given the tuple (`entry.orig`/`entry.reply`) whose inverse is the packet's."""
     # the target tuple is the inverse: its dst is our src and vice versa
     if dst:
         new_addr, new_port = target.src, target.sport
