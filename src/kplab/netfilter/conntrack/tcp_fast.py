@@ -42,9 +42,12 @@ def established_ack(
         return False
     seq = pkt.seq & _M
     ack = pkt.ack & _M
-    end = (seq + pkt.length) & _M
+    length = pkt.length
+    end = (seq + length) & _M if length else seq  # equal numbers share one int object
     s_end = sender.td_end
     r_end = receiver.td_end
+    if ack == r_end:
+        ack = r_end
     s_maxwin = sender.td_maxwin
     maxackwin = s_maxwin if s_maxwin > 66000 else 66000
     if (
@@ -61,6 +64,8 @@ def established_ack(
     if ((s_end - end) & _M) >= _HALF:
         sender.td_end = end
         sender.flags |= DATA_UNACKNOWLEDGED
+    elif end == s_end:
+        end = s_end
     if not sender.flags & MAXACK_SET:
         sender.td_maxack = ack
         sender.flags |= MAXACK_SET
@@ -84,7 +89,7 @@ def established_ack(
         ti.retrans += 1
     else:
         ti.last_dir = direction
-        ti.last_seq = seq
+        ti.last_seq = seq if length else end
         ti.last_ack = ack
         ti.last_end = end
         ti.last_win = raw_win

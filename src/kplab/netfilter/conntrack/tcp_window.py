@@ -221,7 +221,17 @@ def _update(
     sack: int,
     end: int,
 ) -> None:
-    """The td_* updates of an in-window segment, and retransmission counting."""
+    """The td_* updates of an in-window segment, and retransmission counting.
+
+    Equal sequence numbers are kept as one int object (an ACK of all the receiver sent is its
+    `td_end`; a segment ending at `td_end` is that `td_end`): same values, less memory per entry.
+    """
+    if ack == receiver.td_end:
+        ack = receiver.td_end
+    if end == sender.td_end:
+        end = sender.td_end
+    if seq == end:
+        seq = end
     win = pkt.win if pkt.flags & SYN else (pkt.win << sender.td_scale) & M
     swin = (win + ((sack - ack) & M)) & M
     if sender.td_maxwin < swin:
