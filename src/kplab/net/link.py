@@ -77,6 +77,7 @@ class Channel:
     """One direction of a link."""
 
     __slots__ = (
+        "_arrive_cb",
         "_departures",
         "_queued_bytes",
         "delay_ns",
@@ -118,6 +119,7 @@ class Channel:
         self.stats = ChannelStats()
         self._departures: deque[tuple[int, int]] = deque()  # (finish time, frame bytes)
         self._queued_bytes = 0
+        self._arrive_cb = self._arrive  # one bound method for every packet's arrival event
 
     def send(self, pkt: Packet) -> None:
         """Offer a packet; the channel owns it from now on."""
@@ -148,7 +150,7 @@ class Channel:
             self._faulty(pkt, finish + self.delay_ns)
             return
         stats.in_flight += 1
-        self.sched.call_at(finish + self.delay_ns, self._arrive, pkt)
+        self.sched.call_at(finish + self.delay_ns, self._arrive_cb, pkt)
 
     def _faulty(self, pkt: Packet, arrive: int) -> None:
         faults = self.faults
