@@ -405,7 +405,8 @@ class FastPath:
             self._conntrack(_PRE, pkt, skb)
         if self._pre_mangle:
             _tables(self._pre_mangle, _PRE, pkt, skb, env)
-        self._nat(_PRE, _DST, self._pre_nat, pkt, skb)
+        if skb.ct is not None:  # (`_nat` returns at once without a view)
+            self._nat(_PRE, _DST, self._pre_nat, pkt, skb)
         node = self.node
         dst = pkt.dst
         if dst >> 24 == 127 or dst in env.local_addrs:  # `NodeNet.is_local` (`bind_env` set the set)
@@ -416,7 +417,10 @@ class FastPath:
             return "local"
         if not node.forwarding:
             raise _Stop(DROP, _PRE, "forwarding disabled")
-        self._route(pkt, skb, _PRE)
+        route = node.route(dst)  # `_route`, knowing the destination is not local
+        if route is None:
+            raise _Stop(DROP, _PRE, "no route to host")
+        skb.out_iface = self.out_iface = route.dev
         if self._forward:
             _tables(self._forward, _FORWARD, pkt, skb, env)
         self._postrouting(pkt, skb)
