@@ -124,3 +124,17 @@ def test_same_seed_same_json_and_pcapng(tmp_path: Path, seed: int) -> None:
     assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
     for name in ("node-a.pcapng", "node-b.pcapng"):
         assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes()
+
+
+@pytest.mark.parametrize("version", ["1.14", "current"])
+def test_service_without_endpoints_is_refused(version: str) -> None:
+    """kube-proxy REJECTs a Service with no endpoints; the node answers ICMP port unreachable and the
+    client's connect() fails at once with ECONNREFUSED (Linux's tcp_v4_err for a SYN_SENT socket)."""
+    s = scenario(kube_proxy_version=version)
+    empty = replace(s.services[0], selector={"app": "nobody"})
+    cluster, result = run(replace(s, services=(empty,)))
+    assert result["outcomes"] == {"refused": 2}
+    assert all(c["end_s"] is not None and c["end_s"] < 0.1 for c in result["connections"])
+    drops = result["nodes"]["node-a"]["drops"]
+    assert sum(n for reason, n in drops.items() if "REJECT" in reason) == 2, drops
+    assert cluster.pods["client-1"].tcp.counters.get("TcpAttemptFails") == 2

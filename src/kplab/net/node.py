@@ -20,10 +20,31 @@ from kplab.netfilter.linux_tracker import LinuxTracker
 from kplab.netfilter.node import NodeNet, Route
 from kplab.netfilter.state import EngineState, Skb
 from kplab.netfilter.traversal import FastPath
-from kplab.packet import TCP, Packet, fmt_ipport
+from kplab.packet import ICMP, TCP, Packet, TcpFlags, fmt_ipport
 from kplab.sim.scheduler import Scheduler
 
 Transmit = Callable[[Packet], None]
+
+# The ICMP codes of REJECT's `--reject-with` (destination unreachable, type 3).
+REJECT_CODES = {
+    "icmp-net-unreachable": 0,
+    "icmp-host-unreachable": 1,
+    "icmp-proto-unreachable": 2,
+    "icmp-port-unreachable": 3,
+    "icmp-net-prohibited": 9,
+    "icmp-host-prohibited": 10,
+    "icmp-admin-prohibited": 13,
+}
+ICMP_ERRORS = frozenset({3, 4, 5, 11, 12})
+
+
+def rst_for(pkt: Packet) -> Packet:
+    """The RST `--reject-with tcp-reset` sends back: from the packet's destination, RFC 9293 style."""
+    if pkt.flags & TcpFlags.ACK:
+        return Packet(pkt.dst, pkt.src, TCP, pkt.dport, pkt.sport, int(TcpFlags.RST), pkt.ack, 0)
+    ack = (pkt.seq + pkt.seg_len) % (1 << 32)
+    return Packet(pkt.dst, pkt.src, TCP, pkt.dport, pkt.sport, int(TcpFlags.RST | TcpFlags.ACK), 0, ack)
+
 
 ESCAPED = "left un-NATed: the backend's own address reaches the client"
 
@@ -117,6 +138,8 @@ class Node:
             _count(self.stats.drops, reason)
             if self.observers:
                 self._observe(pkt, skb.in_iface, skb.out_iface, res, f"dropped: {reason}")
+            if path.verdict == "REJECT":
+                self._reject(pkt, path.reject_with)
             return
         if delivery == "local":
             self.stats.delivered_local += 1
@@ -128,6 +151,25 @@ class Node:
                 self.local_input(pkt)
             return
         self._out(pkt, skb.in_iface, skb.out_iface or "", res)
+
+    def _reject(self, pkt: Packet, reject_with: str | None) -> None:
+        """The REJECT target's answer (`nf_send_unreach` / `nf_send_reset`), sent by the node itself
+        through its OUTPUT path: an ICMP error quoting the packet, or a TCP RST for `tcp-reset`."""
+        if pkt.proto == ICMP and pkt.icmp_type in ICMP_ERRORS:
+            return  # never an error about an error
+        kind = reject_with or "icmp-port-unreachable"
+        if kind == "tcp-reset":
+            if pkt.proto == TCP and not pkt.flags & TcpFlags.RST:
+                self.output(rst_for(pkt))
+            return
+        route = self.net.route(pkt.src)
+        src = self.net.primary(route.dev if route else None) or next(
+            (a[0] for a in self.net.addrs.values() if a), None
+        )
+        if src is None:
+            return
+        code = REJECT_CODES.get(kind, 3)
+        self.output(Packet(src, pkt.src, ICMP, icmp_type=3, icmp_code=code, inner=pkt.copy()))
 
     def _out(self, pkt: Packet, in_iface: str | None, out_iface: str, res: CtResult | None) -> None:
         note = ""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from kplab.packet import TCP, Packet
+from kplab.packet import ICMP, TCP, Packet
 from kplab.sim.scheduler import Scheduler
 from kplab.tcp import TcpConfig, TcpHost, TcpStack
 
@@ -54,6 +54,9 @@ class Pod:
             observer(self, "rx", pkt)
         if pkt.dst != self.ip:
             self._drop("not addressed to this pod")
+            return
+        if pkt.proto == ICMP and pkt.icmp_type == 3:  # destination unreachable: the TCP socket's error
+            self.tcp.receive_icmp(pkt)
             return
         if pkt.proto != TCP:
             self._drop("no handler for protocol")

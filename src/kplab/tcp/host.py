@@ -57,6 +57,10 @@ class TcpHost:
         conn = self.stack.input(pkt, self.sched.now_ns)
         self._settle(conn)
 
+    def receive_icmp(self, pkt: Packet) -> None:
+        """An ICMP error for a local address (destination unreachable quoting one of our segments)."""
+        self._settle(self.stack.icmp_error(pkt, self.sched.now_ns))
+
     # ---- application side ----------------------------------------------------------------
 
     def connect(self, laddr: int, raddr: int, rport: int, app: TcpApp, lport: int = 0) -> Connection:

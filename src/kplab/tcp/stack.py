@@ -9,6 +9,7 @@ the caller calls `on_timer(conn, now_ns)`.
 
 from __future__ import annotations
 
+import errno
 import random
 from typing import Any
 
@@ -23,6 +24,19 @@ from kplab.tcp.state import TcpEvent, TcpState
 
 Key = tuple[int, int, int, int]
 _TIME_WAIT = TcpState.TIME_WAIT  # bound once (Enum attribute access is slow)
+
+
+ICMP_DEST_UNREACH = 3
+# icmp_err_convert: the codes that are fatal to an opening connection, and their errno.
+_UNREACH_ERRNO = {
+    0: errno.ENETUNREACH,
+    1: errno.EHOSTUNREACH,
+    2: errno.ENOPROTOOPT,
+    3: errno.ECONNREFUSED,
+    9: errno.ENETUNREACH,
+    10: errno.EHOSTUNREACH,
+    13: errno.EHOSTUNREACH,
+}
 
 
 class Listener:
@@ -127,6 +141,21 @@ class TcpStack:
             return self._listen_input(lst, pkt, now_ns)
         self.send_reset_for(pkt, "no socket: RST")
         return None
+
+    def icmp_error(self, pkt: Packet, now_ns: int) -> Connection | None:
+        """`tcp_v4_err` for ICMP destination unreachable quoting one of our segments: a hard error
+        (port/protocol unreachable, administratively prohibited) aborts a connection that is still
+        opening (SYN_SENT, SYN_RECV) with the matching errno; an established one only keeps it as
+        a soft error, as Linux does without IP_RECVERR. Returns the connection it aborted."""
+        inner = pkt.inner
+        if pkt.icmp_type != ICMP_DEST_UNREACH or inner is None or inner.proto != TCP:
+            return None
+        conn = self.conns.get((inner.src, inner.sport, inner.dst, inner.dport))
+        error = _UNREACH_ERRNO.get(pkt.icmp_code)
+        if conn is None or error is None or conn.state not in (TcpState.SYN_SENT, TcpState.SYN_RECV):
+            return None
+        conn.done(error)
+        return conn
 
     def on_timer(self, conn: Connection, now_ns: int) -> None:
         """Run whatever timers of `conn` are due at `now_ns`."""
