@@ -7,6 +7,8 @@ match on its state: every other conntrack test fails, whatever its `!`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from kplab.netfilter import values
 from kplab.netfilter.ctview import CT_STATES, CtStatus, CtView, FiveTuple
 from kplab.netfilter.matches.base import MatchContext, Pred, unsupported, values_of
@@ -159,16 +161,21 @@ def compile_state(match: Match, ctx: MatchContext) -> list[Pred]:
     return [state_pred(_states(opt, ctx, frozenset(CT_STATES)), opt.negated) for opt in match.options]
 
 
-def compile_mark(match: Match, ctx: MatchContext) -> list[Pred]:
-    """xt_mark `mark_mt`: (skb->mark & mask) == value."""
+def _mark_preds(match: Match, ctx: MatchContext, make: Callable[[int, int, bool], Pred]) -> list[Pred]:
+    """One predicate per `--mark value[/mask]` option, built by `make(value, mask, negated)`."""
     preds: list[Pred] = []
     for opt in match.options:
         try:
             value, mask = values.mark(values_of(opt, ctx)[0])
         except ValueError as exc:
             raise ctx.error(str(exc)) from None
-        preds.append(_mark_pred(value, mask, opt.negated))
+        preds.append(make(value, mask, opt.negated))
     return preds
+
+
+def compile_mark(match: Match, ctx: MatchContext) -> list[Pred]:
+    """xt_mark `mark_mt`: (skb->mark & mask) == value."""
+    return _mark_preds(match, ctx, _mark_pred)
 
 
 def _mark_pred(value: int, mask: int, negated: bool) -> Pred:
@@ -187,11 +194,4 @@ def _connmark_pred(value: int, mask: int, negated: bool) -> Pred:
 
 def compile_connmark(match: Match, ctx: MatchContext) -> list[Pred]:
     """xt_connmark `connmark_mt`: no entry -> no match, whatever the `!`."""
-    preds: list[Pred] = []
-    for opt in match.options:
-        try:
-            value, mask = values.mark(values_of(opt, ctx)[0])
-        except ValueError as exc:
-            raise ctx.error(str(exc)) from None
-        preds.append(_connmark_pred(value, mask, opt.negated))
-    return preds
+    return _mark_preds(match, ctx, _connmark_pred)
