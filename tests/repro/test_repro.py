@@ -92,3 +92,11 @@ def test_bad_scenario_is_one_line_exit_2(tmp_path: Path) -> None:
     proc = subprocess.run(command, capture_output=True, text=True, check=False)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and f"{bad}:" in proc.stderr
+
+
+def test_fix_runs_one_variant() -> None:
+    result = CliRunner().invoke(cli, ["repro", "-o", "json", "--fix", "drop-invalid"])
+    assert result.exit_code == 0, result.output
+    variants = json.loads(result.output)["variants"]
+    assert list(variants) == ["drop_invalid"]
+    assert variants["drop_invalid"] == repro(1)["variants"]["drop_invalid"]

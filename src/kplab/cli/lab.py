@@ -15,7 +15,7 @@ from kplab.lab import session
 from kplab.lab.netns import LabInterrupted, LabUnavailable, require
 from kplab.repro.causes import CAUSES, Cause
 from kplab.repro.matrix import MITIGATIONS, Cell
-from kplab.repro.variants import VARIANTS
+from kplab.repro.variants import FIXES, VARIANTS
 from kplab.scenario.load import builtin, load_file
 from kplab.scenario.schema import Scenario
 
@@ -78,9 +78,6 @@ def clean() -> None:
     _need_root()
     removed = session.clean()
     click.echo(f"removed {len(removed)} namespaces")
-
-
-FIXES = {"none": "as_is", "drop-invalid": "drop_invalid", "be-liberal": "be_liberal"}
 
 
 @lab.command()

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from kplab.repro.run import run_variants
-from kplab.repro.variants import VARIANTS
+from kplab.repro.variants import FIXES, VARIANTS
 from kplab.scenario.load import builtin, builtin_text, load_file
 from kplab.scenario.schema import Scenario
 
@@ -49,6 +49,8 @@ def load_scenario(file: str | None, seed: int | None) -> Scenario:
     help="Run your own scenario instead of the embedded seed scenario.",
 )
 @click.option("--seed", type=int, default=1, show_default=True, help="Seeds everything.")
+@click.option("--fix", type=click.Choice(list(FIXES)), default=None,
+              help="Run only this variant (none = as is); default: all four side by side.")  # fmt: skip
 @click.option("--show-scenario", is_flag=True, help="Print the scenario YAML that would run, and exit.")
 @click.option(
     "--explain", is_flag=True, help="Tell the story of one reset connection, next to a healthy one."
@@ -68,15 +70,16 @@ def load_scenario(file: str | None, seed: int | None) -> Scenario:
     help="Write the captures of the run into DIR/<variant>/<node>.pcapng.",
 )
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
-def repro(scenario_file: str | None, seed: int, show_scenario: bool, explain: bool, diagram_dir: Path | None,
-          pcap_dir: Path | None, output: str) -> None:  # fmt: skip
+def repro(scenario_file: str | None, seed: int, fix: str | None, show_scenario: bool, explain: bool,
+          diagram_dir: Path | None, pcap_dir: Path | None, output: str) -> None:  # fmt: skip
     """Reproduce the intermittent connection reset of ClusterIP downloads, with the control case and
     both fixes, from the same workload and seed."""
     if show_scenario:
         click.echo(Path(scenario_file).read_text() if scenario_file else builtin_text(), nl=False)
         return
     scenario = load_scenario(scenario_file, seed)
-    result = _run(scenario, pcap_dir, output == "text" and sys.stdout.isatty())
+    names = (FIXES[fix],) if fix else VARIANTS
+    result = _run(scenario, names, pcap_dir, output == "text" and sys.stdout.isatty())
     story = None
     untold = ""
     if explain or diagram_dir is not None:
@@ -99,17 +102,19 @@ def repro(scenario_file: str | None, seed: int, show_scenario: bool, explain: bo
         click.echo(untold)
 
 
-def _run(scenario: Scenario, pcap_dir: Path | None, show_progress: bool) -> dict[str, Any]:
+def _run(
+    scenario: Scenario, names: tuple[str, ...], pcap_dir: Path | None, show_progress: bool
+) -> dict[str, Any]:
     if not show_progress:
-        return run_variants(scenario, pcap_dir=pcap_dir)
+        return run_variants(scenario, names, pcap_dir=pcap_dir)
     with Progress(TextColumn("{task.description:<14}"), BarColumn(), TextColumn("{task.fields[t]}"),
                   TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:  # fmt: skip
-        tasks = {name: bar.add_task(name, total=scenario.duration_ns, t="") for name in VARIANTS}
+        tasks = {name: bar.add_task(name, total=scenario.duration_ns, t="") for name in names}
 
         def tick(name: str, now: int, until: int) -> None:
             bar.update(tasks[name], completed=now, t=f"{now / 1e9:.1f} s simulated")
 
-        return run_variants(scenario, pcap_dir=pcap_dir, progress=tick)
+        return run_variants(scenario, names, pcap_dir=pcap_dir, progress=tick)
 
 
 def print_table(result: dict[str, Any]) -> None:

@@ -20,6 +20,8 @@ from kplab.scenario.schema import Scenario
 
 BE_LIBERAL = "net.netfilter.nf_conntrack_tcp_be_liberal"
 VARIANTS = ("as_is", "control", "drop_invalid", "be_liberal")
+# `--fix` on the command line (kplab repro, kplab lab repro): one variant instead of all four.
+FIXES = {"none": "as_is", "drop-invalid": "drop_invalid", "be-liberal": "be_liberal"}
 
 
 def with_be_liberal(s: Scenario, value: int) -> Scenario:
