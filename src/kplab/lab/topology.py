@@ -91,8 +91,9 @@ def build(scenario: Scenario, lab: Lab) -> LabCluster:
     """Create every namespace, link, address, route, sysctl and rule of `scenario` in `lab`."""
     fabric = lab.netns("fabric")
     cluster = LabCluster(scenario, lab, fabric)
+    # The fabric namespace holds no rules, so bridged frames meet no iptables or conntrack there
+    # (br_netfilter's sysctls are left alone: on kernels where they are global they are the host's).
     batch(fabric, ["link add br0 type bridge", "link set br0 up"])
-    fabric.run(["sh", "-c", "echo 0 > /proc/sys/net/bridge/bridge-nf-call-iptables"], check=False)
     shaper = cluster.shaper = Shaper.probe(fabric)
     cluster.notes.extend(shaper.notes(scenario))
     for i, spec in enumerate(scenario.nodes):
