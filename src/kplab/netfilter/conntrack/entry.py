@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kplab.netfilter.ctview import FiveTuple
+from kplab.netfilter.ctview import CtStatus, FiveTuple
 
 # ip_ct_tcp_state.flags (kernel values)
 WINDOW_SCALE = 0x01
@@ -20,13 +20,14 @@ MAXACK_SET = 0x20
 EXP_CHALLENGE_ACK = 0x40
 SIMULTANEOUS_OPEN = 0x80
 
-# IPS_* status bits (kernel values); CtStatus in ctview names the ones rules can test.
-IPS_EXPECTED = 1 << 0
-IPS_SEEN_REPLY = 1 << 1
-IPS_ASSURED = 1 << 2
-IPS_CONFIRMED = 1 << 3
-IPS_SRC_NAT = 1 << 4
-IPS_DST_NAT = 1 << 5
+# IPS_* status bits (kernel values): the ones rules can test come from ctview.CtStatus, as plain
+# ints for the hot path; the rest only the tracker uses.
+IPS_EXPECTED = int(CtStatus.EXPECTED)
+IPS_SEEN_REPLY = int(CtStatus.SEEN_REPLY)
+IPS_ASSURED = int(CtStatus.ASSURED)
+IPS_CONFIRMED = int(CtStatus.CONFIRMED)
+IPS_SRC_NAT = int(CtStatus.SRC_NAT)
+IPS_DST_NAT = int(CtStatus.DST_NAT)
 IPS_SRC_NAT_DONE = 1 << 7
 IPS_DST_NAT_DONE = 1 << 8
 IPS_DYING = 1 << 9
