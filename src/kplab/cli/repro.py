@@ -10,9 +10,9 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from kplab.cli.progress import sim_progress
 from kplab.repro.run import run_variants
 from kplab.repro.variants import FIXES, VARIANTS
 from kplab.scenario.load import builtin, builtin_text, load_file
@@ -107,13 +107,7 @@ def _run(
 ) -> dict[str, Any]:
     if not show_progress:
         return run_variants(scenario, names, pcap_dir=pcap_dir)
-    with Progress(TextColumn("{task.description:<14}"), BarColumn(), TextColumn("{task.fields[t]}"),
-                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:  # fmt: skip
-        tasks = {name: bar.add_task(name, total=scenario.duration_ns, t="") for name in names}
-
-        def tick(name: str, now: int, until: int) -> None:
-            bar.update(tasks[name], completed=now, t=f"{now / 1e9:.1f} s simulated")
-
+    with sim_progress(names, scenario.duration_ns) as tick:
         return run_variants(scenario, names, pcap_dir=pcap_dir, progress=tick)
 
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from kplab.cli.progress import sim_progress
 from kplab.net.run import run as run_scenario
 from kplab.scenario.load import load_file
 
@@ -34,16 +34,11 @@ def run(scenario_file: str, seed: int | None, pcap_dir: Path | None, output: str
     scenario = load_file(scenario_file)
     if seed is not None:
         scenario = replace(scenario, seed=seed)
-    console = Console(stderr=True)
     if output == "text" and sys.stdout.isatty():
-        with Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.fields[t]}"),
-                      TimeElapsedColumn(), console=console, transient=True) as bar:  # fmt: skip
-            task = bar.add_task("run", total=scenario.duration_ns, t="")
-
-            def tick(now: int, until: int) -> None:
-                bar.update(task, completed=now, t=f"{now / 1e9:.2f}/{until / 1e9:.0f} s")
-
-            _, result = run_scenario(scenario, pcap_dir=pcap_dir, progress=tick)
+        with sim_progress(("simulating",), scenario.duration_ns) as tick:
+            _, result = run_scenario(
+                scenario, pcap_dir=pcap_dir, progress=lambda now, end: tick("simulating", now, end)
+            )
     else:
         _, result = run_scenario(scenario, pcap_dir=pcap_dir)
     if output == "json":
