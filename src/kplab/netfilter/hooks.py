@@ -62,13 +62,20 @@ class NodeVerdict:
 
 
 def _complete(node: NodeNet, nat: Nat | None, hook: Hook, skb: Skb) -> Nat | None:
-    """MASQUERADE takes the output interface's address, REDIRECT the input one's (or loopback)."""
+    """MASQUERADE takes the address `NodeNet.masquerade_source` selects, REDIRECT the input interface's
+    (or loopback)."""
     if nat is None or nat.kind not in ("MASQUERADE", "REDIRECT"):
         return nat
-    iface = skb.out_iface if nat.kind == "MASQUERADE" else skb.in_iface
-    addr = node.primary(iface if hook is not Hook.OUTPUT else "lo")
-    if addr is None:
-        raise _Stop(DROP, hook, f"{nat.kind}: no address on interface {iface}")
+    if nat.kind == "MASQUERADE":
+        iface = skb.out_iface
+        addr = node.masquerade_source(iface)
+        if addr is None:
+            raise _Stop(DROP, hook, f"MASQUERADE: no address on {iface} nor on any other interface")
+    else:
+        iface = skb.in_iface
+        addr = node.primary(iface if hook is not Hook.OUTPUT else "lo")
+        if addr is None:
+            raise _Stop(DROP, hook, f"REDIRECT: no address on interface {iface}")
     return replace(nat, addr_min=addr, addr_max=addr)
 
 

@@ -58,11 +58,30 @@ class NodeNet:
         return addr >> 24 == 127 or addr in self._local
 
     def primary(self, iface: str | None) -> int | None:
-        """The interface's first address (what MASQUERADE and REDIRECT use)."""
+        """The interface's first address (what REDIRECT uses: `nf_nat_redirect_ipv4`, no fallback)."""
         if iface == "lo":
             return 0x7F000001
         addrs = self.addrs.get(iface or "", ())
         return addrs[0] if addrs else None
+
+    def masquerade_source(self, iface: str | None) -> int | None:
+        """The address MASQUERADE takes leaving `iface`: `inet_select_addr(out, nh, RT_SCOPE_UNIVERSE)`.
+
+        The interface's first address of universe scope; when it has none (always the case for
+        `lo`, whose 127.0.0.0/8 is host scope) the first universe-scope address of any interface
+        in interface order. So host -> ClusterIP -> a local endpoint (out `lo`) is SNATed to the
+        node address, never to 127.0.0.1. None when the node has no such address at all.
+        """
+        for addr in self.addrs.get(iface or "", ()) if iface != "lo" else ():
+            if addr >> 24 != 127:
+                return addr
+        for name, addrs in self.addrs.items():
+            if name == "lo":
+                continue
+            for addr in addrs:
+                if addr >> 24 != 127:
+                    return addr
+        return None
 
     def route(self, dst: int) -> Route | None:
         """Longest-prefix match over `routes` (`fib_lookup` on a plain routing table)."""
