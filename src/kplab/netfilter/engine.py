@@ -95,9 +95,12 @@ class TraceEntry:
     rule: Rule | None = None
     source: Source | None = None
     verdict: str | None = None
+    detail: str | None = None  # the rule's text when it is not an iptables Rule (nftables)
 
     @property
     def text(self) -> str:
+        if self.detail is not None:
+            return self.detail
         if self.rule is not None:
             return render_rule(self.rule, counters=False)
         return f"policy {self.verdict}" if self.kind == "policy" else "return"

@@ -3,7 +3,8 @@
 - `Skb` is the per-packet metadata (`skb->mark`, interfaces, the attached conntrack view, bridge
   port info) plus what the rules decided for it (a NAT decision, REJECT's reply type, TRACE).
 - `EngineState` is the per-node state that survives between packets: `recent` lists,
-  `limit` token buckets, `statistic --mode nth` counters, nfacct counters, the seeded RNG.
+  `limit` token buckets, `statistic --mode nth` counters, nfacct counters, the members of
+  nftables dynamic sets (ClientIP affinity), the seeded RNG.
 - `Env` bundles, for one evaluation, the time (`now_ns`), the state, the node's local addresses
   and the caller's ipset membership; `chooser` replaces random draws when all branches are
   enumerated.
@@ -88,6 +89,7 @@ class EngineState:
     slots: dict[int, list[int]] = field(default_factory=dict)  # limit buckets, nth counters
     nfacct: dict[str, list[int]] = field(default_factory=dict)  # name -> [packets, bytes]
     recent_max_hits: int = 20  # xt_recent ip_pkt_list_tot
+    dynsets: dict[str, dict[object, int]] = field(default_factory=dict)  # nft dynamic sets: key -> expiry ns
 
     @classmethod
     def seeded(cls, seed: int) -> EngineState:

@@ -1,0 +1,2 @@
+"""The nftables engine: read (`text`, `jsonin`), compile (`compile`), walk (`evaluate`, `walk`),
+trace (`tracer`)."""
