@@ -1,4 +1,5 @@
-"""`kplab trace`: follow one packet through an iptables ruleset (see kplab.netfilter.tracer).
+"""`kplab trace`: follow one packet through an iptables ruleset (see kplab.netfilter.tracer), or an
+nftables one (`--nft`, see kplab.netfilter.nft.tracer).
 
 Extension point: `load_rules_for_trace` is where a ruleset comes from. Today it reads an
 iptables-save dump or restore input (`--rules`); another source (kube-proxy manifests,
@@ -7,6 +8,7 @@ iptables-save dump or restore input (`--rules`); another source (kube-proxy mani
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from kplab.errors import InputError
 from kplab.netfilter.engine import TraceEntry, compile_ruleset
 from kplab.netfilter.iptables_save import parse
 from kplab.netfilter.model import Ruleset
+from kplab.netfilter.nft.tracer import NftProbe
 from kplab.netfilter.tracer import Probe, TraceReport, trace_stateful, trace_stateless_report
 from kplab.packet import PROTO_NUMBERS, ip, parse_ipport
 
@@ -62,6 +65,12 @@ def make_probe(
 @click.command()
 @click.option("--rules", "rules", metavar="DUMP", help="iptables-save dump or iptables-restore input.")
 @click.option(
+    "--nft",
+    "nft",
+    metavar="DUMP",
+    help="Instead of --rules: `nft list ruleset` text, `nft -f` input or `nft -j list ruleset` JSON.",
+)
+@click.option(
     "--manifests",
     "manifests",
     multiple=True,
@@ -94,6 +103,7 @@ def make_probe(
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def trace(
     rules: str | None,
+    nft: str | None,
     manifests: tuple[str, ...],
     kp_version: str,
     proto: str,
@@ -114,7 +124,20 @@ def trace(
     Stateful by default: the node's hooks from the built-in chains, conntrack in state --ctstate,
     NAT applied. --stateless gives kube-proxy's test-tracer view (nat KUBE-SERVICES, then the
     filter KUBE-* chains; rules needing state never match; every probabilistic branch an outcome).
+    With --nft, the base chains of every table by hook and priority (--stateless: kube-proxy's
+    nftables tracer, from filter-prerouting-pre-dnat to filter-input).
     """
+    if nft is not None:
+        if rules is not None or manifests:
+            raise InputError("trace: give one of --rules, --nft, --manifests")
+        report = trace_nft_dump(
+            nft, proto, src, dst, node_ips, ctstate, in_iface, all_branches, stateless, unknown, seed
+        )
+        if output == "json":
+            click.echo(json.dumps(report.to_json(), indent=2))
+        else:
+            click.echo(render_text(report, all_branches or stateless))
+        return
     if manifests:
         from kplab.kubeproxy.api import rules_from_manifests
         from kplab.kubeproxy.names import parse_version
@@ -133,6 +156,83 @@ def trace(
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
         click.echo(render_text(report, all_branches or stateless))
+
+
+def trace_nft_dump(
+    path: str,
+    proto: str,
+    src: str,
+    dst: str,
+    node_ips: tuple[str, ...],
+    ctstate: str,
+    in_iface: str | None,
+    all_branches: bool,
+    stateless: bool,
+    unknown: str,
+    seed: int,
+) -> TraceReport:
+    """`kplab trace --nft`: the dump read (text or JSON), compiled and traced."""
+    from kplab.netfilter.nft.load import load_nft
+    from kplab.netfilter.nft.tracer import trace_nft, trace_nft_stateless
+
+    probe = make_nft_probe(proto, src, dst, node_ips, ctstate, in_iface)
+    engine = load_nft(path, unknown=unknown)
+    if stateless:
+        return trace_nft_stateless(engine, probe)
+    return trace_nft(engine, probe, seed=seed, all_branches=all_branches)
+
+
+def make_nft_probe(
+    proto: str, src: str, dst: str, node_ips: tuple[str, ...], ctstate: str, in_iface: str | None
+) -> NftProbe:
+    """A probe for IPv4 (`10.0.0.1:80`) or IPv6 (`[fd00::1]:80`, or a bare address) packets."""
+    number = PROTO_NUMBERS[proto]
+    ports = proto != "icmp"
+    src_addr, sport, family = _endpoint("--src", src, port_required=False)
+    dst_addr, dport, dst_family = _endpoint("--dst", dst, port_required=ports)
+    if dst_family != family:
+        raise InputError(f"--src {src} and --dst {dst}: not the same IP family")
+    nodes = []
+    for text in node_ips:
+        try:
+            nodes.append(int(ipaddress.ip_address(text)))
+        except ValueError:
+            raise InputError(f"--node-ip: not an IP address: '{text}'") from None
+    return NftProbe(
+        src_addr,
+        dst_addr,
+        number,
+        (sport or 40000) if ports else 0,
+        dport or 0,
+        family,
+        tuple(nodes),
+        ctstate,
+        in_iface,
+    )
+
+
+def _endpoint(option: str, text: str, *, port_required: bool) -> tuple[int, int | None, int]:
+    host, port = text, None
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            if not rest.startswith(":") or not rest[1:].isdigit():
+                raise InputError(f"{option}: not [IPv6]:PORT: '{text}'")
+            port = int(rest[1:])
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+        if not port_text.isdigit():
+            raise InputError(f"{option}: bad port in '{text}'")
+        port = int(port_text)
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        raise InputError(f"{option}: not IP[:PORT] or [IPv6]:PORT: '{text}'") from None
+    if port is not None and port > 65535:
+        raise InputError(f"{option}: bad port in '{text}'")
+    if port_required and port is None:
+        raise InputError(f"{option}: needs IP:PORT (or [IPv6]:PORT), got '{text}'")
+    return int(addr), port, addr.version
 
 
 def trace_line(entry: TraceEntry) -> str:
