@@ -122,3 +122,32 @@ def test_real_challenge_ack_survival(lab: Lab, tmp_path: Path) -> None:
     (conn,) = found.data["connections"]
     assert conn["rst_exact"] is False and conn["server"] == "survived"
     assert any("challenge ACK" in e for e in found.evidence)
+
+
+NFT_RULESET = DATA.parent / "nft" / "overall_current.nft"
+GUARD = "table inet guard {\n chain forward {\n  type filter hook forward priority filter; policy accept;\n" \
+        "  ct state invalid drop\n }\n}\n"  # fmt: skip
+
+
+@pytest.mark.kernel
+def test_live_on_an_nftables_mode_node(lab: Lab) -> None:
+    """kube-proxy's nftables table loaded with the real nft: the mode is read from the ruleset; with
+    be_liberal 0 and no drop it is critical, an operator's drop table or be_liberal 1 mitigates."""
+    ns = lab.netns("nftlive")
+    ns.run(["nft", "-f", "-"], input=NFT_RULESET.read_text())
+    ns.sysctl(BE_LIBERAL, 0)
+    before = ns.run(["nft", "list", "ruleset"]).stdout
+    code, doc = live(ns, "--fail-on", "critical")
+    assert ns.run(["nft", "list", "ruleset"]).stdout == before
+    ids = [f["id"] for f in doc["findings"]]  # type: ignore[index, union-attr]
+    assert code == 1 and "nftables-mode-no-invalid-drop" in ids
+    assert doc["inputs"]["nft"]["mode"] == "nftables"  # type: ignore[index]
+    ns.run(["nft", "-f", "-"], input=GUARD)
+    code, doc = live(ns, "--fail-on", "critical")
+    ids = [f["id"] for f in doc["findings"]]  # type: ignore[index, union-attr]
+    assert code == 0 and "mitigated-by-drop-rule" in ids and "nftables-mode-no-invalid-drop" not in ids
+    ns.run(["nft", "delete", "table", "inet", "guard"])
+    ns.sysctl(BE_LIBERAL, 1)
+    code, doc = live(ns, "--fail-on", "critical")
+    ids = [f["id"] for f in doc["findings"]]  # type: ignore[index, union-attr]
+    assert code == 0 and "mitigated-by-be-liberal" in ids and "nftables-mode-no-invalid-drop" not in ids

@@ -108,7 +108,7 @@ def test_tables_kube_proxy_did_not_write_are_read_too() -> None:
         ),
         (
             "add table ip t\nadd chain ip t c\nadd rule ip t c meta skuid 0 drop\n",
-            "x.nft:3: unsupported expression 'meta skuid'",
+            "x.nft:3: kplab does not evaluate 'meta skuid 0'",
         ),
         (
             "add table ip t\nadd chain ip t a\nadd chain ip t b\n"
@@ -150,7 +150,8 @@ J_CHAIN = '{"chain": {"family": "ip", "table": "t", "name": "c"}}'
         (
             f'{J_TABLE}, {J_CHAIN}, {{"rule": {{"family": "ip", "table": "t", "chain": "c", "expr": ['
             '{"match": {"op": "==", "left": {"socket": {"key": "transparent"}}, "right": 1}}]}}',
-            "nftables[2].rule.expr[0].match.left: unsupported expression 'socket'",
+            "nftables[2]: kplab does not evaluate "
+            '\'{"match":{"op":"==","left":{"socket":{"key":"transparent"}},"right":1}}\'',
         ),
         (
             f'{J_TABLE}, {J_CHAIN}, {{"rule": {{"family": "ip", "table": "t", "chain": "c", "expr": ['

@@ -18,7 +18,10 @@ from kplab.errors import InputError
 @click.group(invoke_without_command=True)
 @click.option("--iptables-save", "iptables_save", metavar="FILE|-", help="iptables-save output of the node.")
 @click.option(
-    "--nft", "nft_file", metavar="FILE", help="`nft -j list ruleset` output (kube-proxy nftables mode)."
+    "--nft",
+    "nft_file",
+    metavar="FILE",
+    help="`nft list ruleset` or `nft -j list ruleset` output (kube-proxy nftables mode).",
 )
 @click.option("--sysctl", "sysctl_file", metavar="FILE", help="`sysctl -a` output, or a subset of it.")
 @click.option(

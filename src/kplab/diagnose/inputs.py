@@ -60,7 +60,8 @@ class Inputs:
         if self.nft is not None:
             n = self.nft
             counts = {"service_dnat_rules": len(n.service_dnat), "invalid_drop_rules": len(n.invalid_drops)}
-            out["nft"] = {"file": n.file, "kube_proxy_tables": n.kube_proxy_tables, **counts}
+            tables = {"mode": n.mode, "kube_proxy_tables": n.kube_proxy_tables}
+            out["nft"] = {"file": n.file, **tables, **counts}
         if self.sysctls is not None:
             out["sysctl"] = {"file": self.sysctls.file, "keys": len(self.sysctls.values)}
         if self.ct_samples:

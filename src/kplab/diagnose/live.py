@@ -17,6 +17,7 @@ from pathlib import Path
 from kplab.diagnose import ctstats, nft, rules, sysctl
 from kplab.diagnose.inputs import Inputs
 from kplab.diagnose.kernel import parse_release
+from kplab.errors import InputError
 
 SYSCTL_DIR = Path("/proc/sys/net/netfilter")
 STAT_FILE = Path("/proc/net/stat/nf_conntrack")
@@ -51,7 +52,10 @@ def gather(interval_s: float, sleep: Callable[[float], None] = time.sleep) -> In
         inp.rules = rules.analyse(saved, "<live iptables-save>")
     listed = _command(["nft", "-j", "list", "ruleset"])
     if listed:
-        inp.nft = nft.analyse(listed, "<live nft -j list ruleset>")
+        try:
+            inp.nft = nft.analyse(listed, "<live nft -j list ruleset>")
+        except InputError as exc:  # something on this node kplab cannot read: say so, go on
+            inp.notes.append(f"nft: not read: {exc}")
     text = _sysctl_text()
     if text:
         inp.sysctls = sysctl.parse(text, "<live /proc/sys>")

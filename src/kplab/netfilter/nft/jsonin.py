@@ -55,6 +55,10 @@ _VERDICTS = ("accept", "drop", "continue", "return", "queue", "jump", "goto")
 _BINOPS = ("&", "|", "^", "<<", ">>")
 
 
+class _Unsupported(Exception):
+    pass
+
+
 class _Bad(Exception):
     def __init__(self, path: str, message: str) -> None:
         super().__init__(message)
@@ -138,7 +142,7 @@ def _chain(table: Table, body: dict[str, Any], where: str, source: Source) -> No
     chain = Chain(_str(body, "name", where), source)
     if "hook" in body:
         chain.hook = _str(body, "hook", where)
-        chain.type = _str(body, "type", where)
+        chain.type = _str(body, "type", where) if "type" in body else "filter"
         chain.priority = _int(body.get("prio"), f"{where}.prio")
         chain.policy = body.get("policy", "accept")
         if chain.policy not in ("accept", "drop"):
@@ -244,7 +248,7 @@ def _expr(value: Any, path: str) -> Expr:
     if kind == "ct":
         body = _obj(body, where)
         if "dir" in body:
-            raise _Bad(where, "unsupported: ct with a direction")
+            raise _Unsupported("ct with a direction")
         return Ct(_str(body, "key", where))
     if kind == "fib":
         body = _obj(body, where)
@@ -265,7 +269,7 @@ def _expr(value: Any, path: str) -> Expr:
         if not isinstance(body, list) or len(body) != 2:
             raise _Bad(where, "expected [left, right]")
         return Binop(kind, _expr(body[0], f"{where}[0]"), _int(body[1], f"{where}[1]"))
-    raise _Bad(path, f"unsupported expression '{kind}'")
+    raise _Unsupported(kind)
 
 
 def _rhs(types: tuple[str, ...], value: Any, path: str) -> Rhs:
@@ -281,6 +285,13 @@ def _rhs(types: tuple[str, ...], value: Any, path: str) -> Rhs:
 
 
 def _stmt(value: Any, path: str, family: str) -> Stmt:
+    try:
+        return _statement(value, path, family)
+    except _Unsupported:
+        return Unknown(json.dumps(value, separators=(",", ":"))[:120])
+
+
+def _statement(value: Any, path: str, family: str) -> Stmt:
     obj = _obj(value, path)
     if len(obj) != 1:
         raise _Bad(path, "expected one statement")

@@ -59,6 +59,10 @@ _LOG_OPTIONS = frozenset({"prefix", "level", "group", "snaplen", "queue-threshol
 _NAT_FLAGS = frozenset({"random", "fully-random", "persistent"})
 
 
+class Unsupported(Exception):
+    """An expression kplab does not model: the statement it starts is kept as `Unknown`."""
+
+
 class RuleParser:
     """Parses statements for one table (`family` says how to read a `dnat to` address)."""
 
@@ -86,24 +90,24 @@ class RuleParser:
         if word in _FIELDS:
             field = cur.word(f"a field of {word}")
             if field not in _FIELDS[word]:
-                raise cur.error(f"unsupported expression '{word} {field}'")
+                raise Unsupported(f"{word} {field}")
             expr = Payload(word, field)
         elif word in PORT_BASES:
             field = cur.word(f"a field of {word}")
             if field not in ("sport", "dport"):
-                raise cur.error(f"unsupported expression '{word} {field}'")
+                raise Unsupported(f"{word} {field}")
             expr = Payload(word, field)
         elif word == "meta":
             key = cur.word("a meta key")
             if key not in _META_KEYS:
-                raise cur.error(f"unsupported expression 'meta {key}'")
+                raise Unsupported(f"meta {key}")
             expr = Meta(key)
         elif word in _BARE_META:
             expr = Meta(word)
         elif word == "ct":
             key = cur.word("a ct key")
             if key not in ("state", "status", "mark", "direction"):
-                raise cur.error(f"unsupported expression 'ct {key}'")
+                raise Unsupported(f"ct {key}")
             expr = Ct(key)
         elif word == "fib":
             flags = [cur.word("fib flags")]
@@ -111,7 +115,7 @@ class RuleParser:
                 flags.append(cur.word("fib flags"))
             result = cur.word("fib result")
             if result not in ("type", "oif", "oifname"):
-                raise cur.error(f"unsupported fib result '{result}'")
+                raise Unsupported(f"fib {result}")
             expr = Fib(tuple(flags), result)
         else:  # numgen
             mode = cur.word("numgen mode")
@@ -221,7 +225,12 @@ class RuleParser:
     def statement(self) -> Stmt | None:
         cur = self.cur
         if self.starts_expr():
-            return self.expr_statement()
+            start = cur.pos
+            try:
+                return self.expr_statement()
+            except Unsupported:
+                cur.pos = start
+                return self.unknown(cur.word(), cur.word())
         word = cur.word("a statement")
         if word == "comment":
             self.comment = cur.string("a comment")
@@ -264,9 +273,9 @@ class RuleParser:
             return SetUpdate(word, name, key, timeout)
         return self.unknown(word)
 
-    def unknown(self, first: str) -> Unknown:
+    def unknown(self, *first: str) -> Unknown:
         """A statement kplab does not know: its words up to the next statement it does know."""
-        words = [first]
+        words = list(first)
         while not self.cur.at_end() and not self.starts_expr():
             nxt = self.cur.peek_text()
             if nxt in VERDICTS or nxt in ("jump", "goto", "counter", "comment"):

@@ -206,7 +206,12 @@ def parse_value(type_: str, text: str) -> Part:
         return _named(text, NFPROTO, "nfproto")
     if type_ in ("ifname", "fib_addrtype"):
         return text
-    return _int_or_range(text)
+    if type_ in ("integer", "mark", "iface_index", "inet_service"):
+        return _int_or_range(text)
+    try:  # a type kplab does not model (ether_addr, ...): kept as written, compared as text
+        return _int_or_range(text)
+    except ValueError:
+        return text
 
 
 def parse_priority(text: str) -> int:
