@@ -42,12 +42,12 @@ def test_fixture_has_the_seven_cases() -> None:
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_stateless_reproduces_kube_proxy_traces(case: dict) -> None:  # type: ignore[type-arg]
     out = trace_json("--stateless", "--lenient", *_args(case))
-    assert set(out) == {"verdict", "dnat", "snat", "masquerade", "outcomes", "path"}
+    assert set(out) == {"verdict", "reason", "dnat", "snat", "masquerade", "warnings", "outcomes", "path"}
     got = [o["dnat"] or o["verdict"] for o in out["outcomes"]]
     assert got == case["expect"]
     assert out["masquerade"] is case["masquerade"]
     for outcome in out["outcomes"]:
-        assert set(outcome) == {"dnat", "verdict", "masquerade", "probability"}
+        assert set(outcome) == {"dnat", "verdict", "reason", "masquerade", "probability"}
     if got:
         assert all(set(p) == {"table", "chain", "rule_number", "line", "rule"} for p in out["path"])
 

@@ -31,13 +31,14 @@ def trace_json(path: Path, *args: str) -> dict:  # type: ignore[type-arg]
 @pytest.mark.parametrize("form", sorted(OVERALL))
 def test_json_keys_and_branches(form: str) -> None:
     out = trace_json(OVERALL[form], "--src", "10.180.0.2", "--dst", "172.30.0.44:80", "--all-branches")
-    assert set(out) == {"verdict", "dnat", "snat", "masquerade", "outcomes", "path"}
+    assert set(out) == {"verdict", "reason", "dnat", "snat", "masquerade", "warnings", "outcomes", "path"}
     assert out["verdict"] == "ACCEPT" and out["dnat"] == "10.180.0.4:80" and out["masquerade"] is False
+    assert out["reason"].startswith("accepted: ")
     assert [(o["dnat"], o["probability"]) for o in out["outcomes"]] == [
         ("10.180.0.4:80", 0.5),
         ("10.180.0.5:80", 0.5),
     ]
-    assert set(out["outcomes"][0]) == {"dnat", "verdict", "masquerade", "probability"}
+    assert set(out["outcomes"][0]) == {"dnat", "verdict", "reason", "masquerade", "probability"}
     entry = out["path"][0]
     assert set(entry) == {"table", "chain", "rule_number", "line", "rule"}
     assert (entry["table"], entry["chain"], entry["rule"]) == (

@@ -2,7 +2,7 @@
 nftables one (`--nft`, see kplab.netfilter.nft.tracer).
 
 Extension point: `load_rules_for_trace` is where a ruleset comes from. Today it reads an
-iptables-save dump or restore input (`--rules`); another source (kube-proxy manifests,
+iptables-save dump, restore input or `iptables -S` output (`--rules`); another source (kube-proxy manifests,
 `--manifests`) adds a click option to `trace` and a branch there, returning a Ruleset.
 """
 
@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from kplab.errors import InputError
+from kplab.netfilter import iproute, ipset
 from kplab.netfilter.engine import TraceEntry, compile_ruleset
-from kplab.netfilter.iptables_save import parse
+from kplab.netfilter.iptables_s import parse_dump
 from kplab.netfilter.model import Ruleset
 from kplab.netfilter.nft.tracer import NftProbe
-from kplab.netfilter.tracer import Probe, TraceReport, trace_stateful, trace_stateless_report
+from kplab.netfilter.tracenotes import node_for_trace, nodeport_warning, set_warning
+from kplab.netfilter.tracer import Probe, TraceReport, fill_reasons, trace_stateful, trace_stateless_report
 from kplab.packet import PROTO_NUMBERS, ip, parse_ipport
 
 CT_STATES = ("NEW", "ESTABLISHED", "RELATED", "INVALID", "UNTRACKED")
@@ -33,7 +36,7 @@ def load_rules_for_trace(*, rules: str | None, lenient: bool) -> Ruleset:
         text = Path(rules).read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{rules}: cannot read: {exc}") from None
-    return parse(text, rules, lenient=lenient)
+    return parse_dump(text, rules, lenient=lenient)
 
 
 def _address(option: str, text: str, *, port_required: bool) -> tuple[int, int | None]:
@@ -63,7 +66,12 @@ def make_probe(
 
 
 @click.command()
-@click.option("--rules", "rules", metavar="DUMP", help="iptables-save dump or iptables-restore input.")
+@click.option(
+    "--rules",
+    "rules",
+    metavar="DUMP",
+    help="iptables-save dump, iptables-restore input or `iptables -S` output.",
+)
 @click.option(
     "--nft",
     "nft",
@@ -82,6 +90,21 @@ def make_probe(
 @click.option("--src", required=True, metavar="IP[:PORT]", help="Source (port 40000 if not given).")
 @click.option("--dst", required=True, metavar="IP:PORT", help="Destination.")
 @click.option("--node-ip", "node_ips", multiple=True, metavar="IP", help="A node address (repeat).")
+@click.option(
+    "--ip-addr",
+    "ip_addr",
+    metavar="FILE",
+    help="The node's `ip -j addr` (or `ip addr`) output: its interfaces.",
+)
+@click.option(
+    "--ip-route",
+    "ip_route",
+    metavar="FILE",
+    help="The node's `ip -j route` (or `ip route`) output: its routes.",
+)
+@click.option(
+    "--ipset-save", "ipset_save", metavar="FILE", help="The node's `ipset save` output: set membership."
+)
 @click.option("--ctstate", type=click.Choice(CT_STATES), default="NEW", show_default=True)
 @click.option(
     "--in-iface",
@@ -110,6 +133,9 @@ def trace(
     src: str,
     dst: str,
     node_ips: tuple[str, ...],
+    ip_addr: str | None,
+    ip_route: str | None,
+    ipset_save: str | None,
     ctstate: str,
     in_iface: str | None,
     all_branches: bool,
@@ -133,6 +159,7 @@ def trace(
         report = trace_nft_dump(
             nft, proto, src, dst, node_ips, ctstate, in_iface, all_branches, stateless, unknown, seed
         )
+        fill_reasons(report)
         if output == "json":
             click.echo(json.dumps(report.to_json(), indent=2))
         else:
@@ -147,11 +174,20 @@ def trace(
     else:
         ruleset = load_rules_for_trace(rules=rules, lenient=lenient)
     probe = make_probe(proto, src, dst, node_ips, ctstate, in_iface)
+    ifaces = iproute.parse_addr(iproute.read(ip_addr), ip_addr) if ip_addr else None
+    routes = iproute.parse_route(iproute.read(ip_route), ip_route) if ip_route else None
+    sets = ipset.parse(iproute.read(ipset_save), ipset_save) if ipset_save else ipset.IpSets()
+    warnings: list[str] = []
     if stateless:
         report = trace_stateless_report(ruleset, probe)
+        net = node_for_trace(probe.node_ips, ifaces, routes)[0]
     else:
+        net, warnings = node_for_trace(probe.node_ips, ifaces, routes)
+        probe = replace(probe, net=net, sets=sets)
         engine = compile_ruleset(ruleset, unknown=unknown)
         report = trace_stateful(engine, probe, seed=seed, all_branches=all_branches)
+    notes = (nodeport_warning(ruleset, net, probe.dst, probe.proto, probe.dport), set_warning(sets, unknown))
+    report.warnings = warnings + [w for w in notes if w]
     if output == "json":
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
@@ -245,6 +281,7 @@ def trace_line(entry: TraceEntry) -> str:
 def render_text(report: TraceReport, branches: bool) -> str:
     lines = [trace_line(e) for e in report.path]
     lines.append(f"verdict: {report.verdict}")
+    lines.append(f"reason: {report.reason or '-'}")
     lines.append(f"dnat: {report.dnat or '-'}")
     lines.append(f"snat: {report.snat or '-'}")
     lines.append(f"masquerade: {'yes' if report.masquerade else 'no'}")
@@ -256,4 +293,5 @@ def render_text(report: TraceReport, branches: bool) -> str:
                 f"  p={outcome.probability:.6f}  dnat={what}  verdict={outcome.verdict or '-'}"
                 f"  masquerade={'yes' if outcome.masquerade else 'no'}"
             )
+    lines += [f"warning: {w}" for w in report.warnings]
     return "\n".join(lines)

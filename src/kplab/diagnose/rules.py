@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kplab.netfilter.iptables_save import parse as parse_save
+from kplab.netfilter.iptables_s import parse_dump as parse_save
 from kplab.netfilter.model import Rule, Ruleset, Table
 
 FORWARD_PATH = (("mangle", "PREROUTING"), ("mangle", "FORWARD"), ("filter", "FORWARD"))

@@ -20,6 +20,7 @@ class Route:
     mask: int
     dev: str
     via: int | None = None
+    kind: str = "unicast"  # or blackhole/unreachable/prohibit/throw: the packet stops here
 
     @classmethod
     def parse(cls, cidr: str, dev: str, via: int | None = None) -> Route:
@@ -34,6 +35,7 @@ class NodeNet:
     addrs: dict[str, tuple[int, ...]] = field(default_factory=dict)
     routes: list[Route] = field(default_factory=list)
     forwarding: bool = True  # net.ipv4.ip_forward
+    scoped: frozenset[int] = frozenset()  # host/link-scope addresses: local, but never MASQUERADE's
     _local: frozenset[int] = frozenset()
     _iface: dict[str, frozenset[int]] = field(default_factory=dict)
 
@@ -73,13 +75,13 @@ class NodeNet:
         node address, never to 127.0.0.1. None when the node has no such address at all.
         """
         for addr in self.addrs.get(iface or "", ()) if iface != "lo" else ():
-            if addr >> 24 != 127:
+            if addr >> 24 != 127 and addr not in self.scoped:
                 return addr
         for name, addrs in self.addrs.items():
             if name == "lo":
                 continue
             for addr in addrs:
-                if addr >> 24 != 127:
+                if addr >> 24 != 127 and addr not in self.scoped:
                     return addr
         return None
 

@@ -56,8 +56,9 @@ class Skb:
     masqueraded: bool = False
 
 
-# ipset membership: (set name, packet, directions like ("src", "dst")) -> member?
-SetLookup = Callable[[str, Packet, tuple[str, ...]], bool]
+# ipset membership: (set name, packet, directions like ("src", "dst")) -> member? None: not known
+# (the rule's `--unknown` policy decides, see `matches.local.compile_set`)
+SetLookup = Callable[[str, Packet, tuple[str, ...]], bool | None]
 
 
 def sets_from_mapping(members: Mapping[str, frozenset[int] | set[int]]) -> SetLookup:

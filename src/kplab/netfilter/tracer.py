@@ -1,8 +1,11 @@
 """`kplab trace` as a library: one packet through a ruleset, stateful or kube-proxy-stateless.
 
-`trace_packet(...)` returns a `TraceReport` whose `to_json()` has exactly the keys of
-`kplab trace -o json`: verdict, dnat, snat, masquerade, outcomes[{dnat, verdict, masquerade,
-probability}], path[{table, chain, rule_number, line, rule}].
+`trace_stateful(...)`/`trace_stateless_report(...)` return a `TraceReport` whose `to_json()` has
+exactly the keys of `kplab trace -o json`: verdict, reason, dnat, snat, masquerade, warnings,
+outcomes[{dnat, verdict, reason, masquerade, probability}], path[{table, chain, rule_number, line,
+rule}]. `reason` says why the walk stopped or where the packet went (`tracenotes.reason_of`);
+`warnings` what was assumed (a default node address, a NodePort missed, ipsets without
+membership).
 
 Stateful mode walks the node's hooks (`traversal.evaluate_node`) with the stand-in tracker in the
 chosen ctstate. Random draws (`statistic --mode random`) come from a seeded RNG, or, with
@@ -19,11 +22,13 @@ from typing import Any, TypeVar
 
 from kplab.errors import InputError
 from kplab.netfilter.engine import Engine, TraceEntry
+from kplab.netfilter.ipset import IpSets
 from kplab.netfilter.model import Ruleset
 from kplab.netfilter.node import NodeNet
 from kplab.netfilter.standin import StandInTracker
 from kplab.netfilter.state import EngineState, Skb
 from kplab.netfilter.stateless import trace_stateless
+from kplab.netfilter.tracenotes import reason_of
 from kplab.netfilter.traversal import NodeVerdict, evaluate_node
 from kplab.packet import PROTO_NAMES, Packet, fmt_ip, fmt_ipport
 
@@ -40,6 +45,7 @@ class Outcome:
     probability: float
     snat: str | None = None
     path: list[TraceEntry] = field(default_factory=list)
+    reason: str = ""
 
 
 @dataclass(slots=True)
@@ -50,17 +56,22 @@ class TraceReport:
     masquerade: bool
     outcomes: list[Outcome]
     path: list[TraceEntry]
+    reason: str = ""
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "verdict": self.verdict,
+            "reason": self.reason,
             "dnat": self.dnat,
             "snat": self.snat,
             "masquerade": self.masquerade,
+            "warnings": list(self.warnings),
             "outcomes": [
                 {
                     "dnat": o.dnat,
                     "verdict": o.verdict,
+                    "reason": o.reason,
                     "masquerade": o.masquerade,
                     "probability": o.probability,
                 }
@@ -93,10 +104,14 @@ class Probe:
     node_ips: tuple[int, ...] = ()
     ctstate: str = "NEW"
     in_iface: str | None = None  # None: "eth0", or locally generated when src is a node IP
+    net: NodeNet | None = None  # the node's interfaces and routes (default: node_ips on eth0)
+    sets: IpSets | None = None  # ipset membership (`ipset save`)
 
     @property
     def local_out(self) -> bool:
-        return self.in_iface is None and self.src in self.node_ips
+        if self.in_iface is not None:
+            return False
+        return self.src in self.node_ips or (self.net is not None and self.net.is_local(self.src))
 
 
 def trace_stateless_report(ruleset: Ruleset, probe: Probe) -> TraceReport:
@@ -114,7 +129,31 @@ def trace_stateless_report(ruleset: Ruleset, probe: Probe) -> TraceReport:
     ]
     verdict = next((o.verdict for o in outcomes if o.verdict is not None), "ACCEPT")
     dnat = next((o.dnat for o in outcomes if o.dnat is not None), None)
-    return TraceReport(verdict, dnat, None, result.masquerade, outcomes, result.path)
+    return fill_reasons(TraceReport(verdict, dnat, None, result.masquerade, outcomes, result.path))
+
+
+def fill_reasons(report: TraceReport) -> TraceReport:
+    """Reasons for a report whose walk gave none (the stateless tracers): the rule that decided each
+    outcome, and for the report the first decided outcome's, else what the walk did."""
+    for outcome in report.outcomes:
+        if not outcome.reason:
+            outcome.reason = _stateless_reason(outcome.verdict, outcome.path)
+    if not report.reason:
+        decided = next((o.reason for o in report.outcomes if o.verdict is not None and o.reason), "")
+        fallback = f"no rule decided: DNAT to {report.dnat}" if report.dnat else "no rule decided the verdict"
+        report.reason = decided or fallback
+    return report
+
+
+def _stateless_reason(verdict: str | None, path: list[TraceEntry]) -> str:
+    if verdict is None:
+        return ""
+    last = next((e for e in reversed(path) if e.kind == "rule"), None)
+    if last is None:
+        return verdict
+    source = last.rule.source if last.rule is not None else last.source
+    at = f" ({source.file}:{source.line})" if source is not None and source.line else ""
+    return f"{verdict}: rule {last.table}:{last.chain}:rule:{last.number}{at}: {last.text}"
 
 
 def trace_stateful(engine: Engine, probe: Probe, *, seed: int = 0, all_branches: bool = False) -> TraceReport:
@@ -141,6 +180,7 @@ def trace_stateful(engine: Engine, probe: Probe, *, seed: int = 0, all_branches:
         any(o.masquerade for o in outcomes),
         outcomes,
         first.path,
+        first.reason,
     )
 
 
@@ -148,12 +188,22 @@ def _run(engine: Engine, probe: Probe, chooser: Callable[[int], bool]) -> tuple[
     pkt = Packet(
         probe.src, probe.dst, probe.proto, probe.sport, probe.dport, flags=0x02 if probe.proto == 6 else 0
     )
-    node = NodeNet.simple(probe.node_ips)
+    node = probe.net if probe.net is not None else NodeNet.simple(probe.node_ips)
     local_out = probe.local_out
     skb = Skb(in_iface=None if local_out else (probe.in_iface or "eth0"))
     tracker = StandInTracker(probe.ctstate)
+    sets = probe.sets.lookup if probe.sets is not None else None
     result = evaluate_node(
-        engine, node, pkt, skb, EngineState.seeded(0), 0, tracker, local_out=local_out, chooser=chooser
+        engine,
+        node,
+        pkt,
+        skb,
+        EngineState.seeded(0),
+        0,
+        tracker,
+        local_out=local_out,
+        sets=sets,
+        chooser=chooser,
     )
     return result, pkt
 
@@ -161,7 +211,9 @@ def _run(engine: Engine, probe: Probe, chooser: Callable[[int], bool]) -> tuple[
 def _outcome(result: NodeVerdict, pkt: Packet, probe: Probe, probability: float) -> Outcome:
     dnat = fmt_ipport(pkt.dst, pkt.dport) if (pkt.dst, pkt.dport) != (probe.dst, probe.dport) else None
     snat = fmt_ipport(pkt.src, pkt.sport) if (pkt.src, pkt.sport) != (probe.src, probe.sport) else None
-    return Outcome(dnat, result.verdict, result.masquerade, probability, snat, result.trace)
+    return Outcome(
+        dnat, result.verdict, result.masquerade, probability, snat, result.trace, reason_of(result)
+    )
 
 
 def _probability(decisions: Iterable[tuple[bool, float]]) -> float:

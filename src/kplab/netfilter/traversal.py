@@ -167,6 +167,8 @@ class _Walk:
         route = self.node.route(pkt.dst)
         if route is None:
             raise _Stop(DROP, hook, "no route to host")
+        if route.kind != "unicast":
+            raise _Stop(DROP, hook, f"{route.kind} route")
         skb.out_iface = route.dev
         self.result.out_iface = route.dev
 

@@ -81,11 +81,17 @@ def compile_addrtype(match: Match, ctx: MatchContext) -> list[Pred]:
     return preds
 
 
-def _set_pred(name: str, dirs: tuple[str, ...], negated: bool, error: InputError) -> Pred:
+def _set_pred(name: str, dirs: tuple[str, ...], negated: bool, unknown: str, error: InputError) -> Pred:
+    """The set test; without membership for the set, the `--unknown` policy: always-match (the
+    test holds, negated or not), never-match (it fails), or error."""
+
     def pred(p: Packet, s: Skb, e: Env) -> bool:
-        if e.sets is None:
-            raise error
-        return e.sets(name, p, dirs) != negated
+        member = e.sets(name, p, dirs) if e.sets is not None else None
+        if member is None:
+            if unknown == "error":
+                raise error
+            return unknown == "always-match"
+        return member != negated
 
     return pred
 
@@ -100,6 +106,9 @@ def compile_set(match: Match, ctx: MatchContext) -> list[Pred]:
         dirs = tuple(dirs_text.split(","))
         if not all(d in ("src", "dst") for d in dirs):
             raise ctx.error(f"set: bad directions '{dirs_text}'")
-        error = ctx.error(f"set match '{name}' needs ipset membership (none supplied by the caller)")
-        preds.append(_set_pred(name, dirs, opt.negated, error))
+        error = ctx.error(
+            f"set match '{name}' needs ipset membership: give `ipset save` output (kplab trace --ipset-save "
+            "FILE), or --unknown never-match|always-match"
+        )
+        preds.append(_set_pred(name, dirs, opt.negated, ctx.unknown, error))
     return preds

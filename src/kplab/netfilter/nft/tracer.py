@@ -48,6 +48,7 @@ from kplab.netfilter.nft.walk import NodeWalk
 from kplab.netfilter.node import NodeNet
 from kplab.netfilter.standin import StandInTracker
 from kplab.netfilter.state import EngineState, Env, Skb
+from kplab.netfilter.tracenotes import reason_of
 from kplab.netfilter.tracer import MAX_BRANCHES, Outcome, TraceReport
 from kplab.packet import Packet
 
@@ -107,6 +108,7 @@ def trace_nft(
         any(o.masquerade for o in outcomes),
         outcomes,
         first.path,
+        first.reason,
     )
 
 
@@ -132,7 +134,9 @@ def _outcome(result: NodeVerdict, pkt: Packet, probe: NftProbe, probability: flo
     fam = probe.family
     dnat = fmt_endpoint(pkt.dst, pkt.dport, fam) if (pkt.dst, pkt.dport) != (probe.dst, probe.dport) else None
     snat = fmt_endpoint(pkt.src, pkt.sport, fam) if (pkt.src, pkt.sport) != (probe.src, probe.sport) else None
-    return Outcome(dnat, result.verdict, result.masquerade, probability, snat, result.trace)
+    return Outcome(
+        dnat, result.verdict, result.masquerade, probability, snat, result.trace, reason_of(result)
+    )
 
 
 def enumerate_picks(run: Callable[[Callable[[int], int]], R]) -> list[tuple[float, R]]:
