@@ -6,6 +6,7 @@ import click
 
 from kplab.errors import InputError
 from kplab.kubeproxy import generate, load_config, load_env, load_manifests, parse_version
+from kplab.kubeproxy.allocate import DEFAULT_SERVICE_CIDR, allocate_cluster_ips
 from kplab.kubeproxy.objects import NodeEnv
 
 
@@ -57,6 +58,13 @@ def parse_sysctl(text: str) -> tuple[str, int]:
 @click.option(
     "--full-node", is_flag=True, help="Add the jump rules kube-proxy installs outside its restore input."
 )
+@click.option(
+    "--service-cidr",
+    default=DEFAULT_SERVICE_CIDR,
+    show_default=True,
+    metavar="CIDR",
+    help="Where a Service without spec.clusterIP gets one (deterministic from namespace/name).",
+)
 def rules(
     manifests: tuple[str, ...],
     config_path: str | None,
@@ -66,10 +74,13 @@ def rules(
     sysctls: tuple[str, ...],
     fmt: str,
     full_node: bool,
+    service_cidr: str,
 ) -> None:
     """Print the iptables rules kube-proxy writes for these objects."""
     version = parse_version(version_text)
     cluster = load_manifests(list(manifests))
+    for note in allocate_cluster_ips(cluster, service_cidr):
+        click.echo(f"kplab: note: {note}", err=True)
     config = None
     if config_path:
         config, notes = load_config(config_path)

@@ -171,8 +171,10 @@ def trace(
 
         generated, addresses = rules_from_manifests(list(manifests), parse_version(kp_version))
         ruleset, node_ips = generated.ruleset(), node_ips or tuple(addresses)
+        manifest_notes = [n for n in generated.notes if "spec.clusterIP" in n or "skipped:" in n]
     else:
         ruleset = load_rules_for_trace(rules=rules, lenient=lenient)
+        manifest_notes = []
     probe = make_probe(proto, src, dst, node_ips, ctstate, in_iface)
     ifaces = iproute.parse_addr(iproute.read(ip_addr), ip_addr) if ip_addr else None
     routes = iproute.parse_route(iproute.read(ip_route), ip_route) if ip_route else None
@@ -187,7 +189,7 @@ def trace(
         engine = compile_ruleset(ruleset, unknown=unknown)
         report = trace_stateful(engine, probe, seed=seed, all_branches=all_branches)
     notes = (nodeport_warning(ruleset, net, probe.dst, probe.proto, probe.dport), set_warning(sets, unknown))
-    report.warnings = warnings + [w for w in notes if w]
+    report.warnings = manifest_notes + warnings + [w for w in notes if w]
     if output == "json":
         click.echo(json.dumps(report.to_json(), indent=2))
     else:

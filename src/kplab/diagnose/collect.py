@@ -13,6 +13,10 @@ NODE_COMMANDS = (
     ),
     ("uname -r", "--uname $(uname -r)"),
     (
+        "ip -j addr > ip-addr.json; ip -j route > ip-route.json; ipset save > ipset.txt",
+        "trace ... --ip-addr ip-addr.json --ip-route ip-route.json --ipset-save ipset.txt",
+    ),
+    (
         "kubectl -n kube-system get configmap kube-proxy -o yaml > kube-proxy.yaml",
         "--kube-proxy-config kube-proxy.yaml",
     ),
@@ -40,11 +44,17 @@ def collect_text(node: str) -> str:
         "sleep 60",
         f"{debug} cat /proc/net/stat/nf_conntrack > ct-stats-2.txt",
         f"{debug} uname -r",
+        f"{debug} ip -j addr > ip-addr.json",
+        f"{debug} ip -j route > ip-route.json",
+        f"{debug} ipset save > ipset.txt",
         "",
         "# Then, on your machine:",
         "kplab doctor --iptables-save iptables-save.txt --nft nft.json --sysctl sysctl.txt \\",
         "    --conntrack-stats ct-stats-1.txt --conntrack-stats ct-stats-2.txt --stats-interval 60 \\",
         "    --uname RELEASE --kube-proxy-config kube-proxy.yaml",
+        "kplab trace --rules iptables-save.txt \\",
+        "    --ip-addr ip-addr.json --ip-route ip-route.json --ipset-save ipset.txt \\",
+        "    -p tcp --src POD_IP --dst SERVICE_IP:PORT --in-iface IFACE",
         "",
         "# iptables-save must be the one kube-proxy uses (iptables-legacy-save on legacy nodes).",
     ]

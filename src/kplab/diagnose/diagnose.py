@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
-from kplab.diagnose.find_host import invalid_counter, kernel_era, table_pressure
+from kplab.diagnose.find_dump import dump_findings
+from kplab.diagnose.find_host import (
+    established_timeout,
+    invalid_counter,
+    kernel_era,
+    samples_pair,
+    table_pressure,
+)
 from kplab.diagnose.find_nat import nat_findings
 from kplab.diagnose.find_pcap import pcap_findings
 from kplab.diagnose.inputs import Inputs
 from kplab.diagnose.model import Finding, Report
 
-FAMILIES = (nat_findings, kernel_era, invalid_counter, table_pressure, pcap_findings)
+FAMILIES = (
+    dump_findings,
+    nat_findings,
+    kernel_era,
+    established_timeout,
+    samples_pair,
+    invalid_counter,
+    table_pressure,
+    pcap_findings,
+)
 
 
 def merge(findings: list[Finding]) -> list[Finding]:

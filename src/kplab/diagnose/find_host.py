@@ -5,9 +5,31 @@ from __future__ import annotations
 from kplab.diagnose.ctstats import CtSample
 from kplab.diagnose.inputs import Inputs
 from kplab.diagnose.model import Finding, Severity
-from kplab.diagnose.sysctl import CT_COUNT, CT_MAX
+from kplab.diagnose.sysctl import CT_COUNT, CT_MAX, ESTABLISHED_TIMEOUT
 
 PRESSURE = 0.9  # count / max at or above this is "near max"
+KUBE_PROXY_ESTABLISHED_S = 86400  # kube-proxy's conntrack.tcpEstablishedTimeout default (24h)
+
+MEANS_SHORT_TIMEOUT = (
+    "conntrack forgets an ESTABLISHED connection idle for longer than this: a long-lived flow that "
+    "goes quiet "
+    "(connection pools, gRPC/HTTP2, websockets, replication) loses its entry. With loose=1 (the default) the "
+    "server's next packet is picked up as a new flow without the Service NAT, leaves from the pod IP, the "
+    "client answers with a RST and the server's connection is reset (see loose-pickup-risk); with loose=0 "
+    "the packet is INVALID and the flow stalls. No DROP rule or be_liberal prevents it."
+)
+FIX_SHORT_TIMEOUT = (
+    f"Raise it to at least {KUBE_PROXY_ESTABLISHED_S} s (kube-proxy's conntrack.tcpEstablishedTimeout "
+    f"default; "
+    "the kernel's is 432000): sysctl -w net.netfilter.nf_conntrack_tcp_timeout_established=86400, persisted "
+    "in /etc/sysctl.d",
+    "Or keep idle connections alive below the timeout (TCP keepalive, application pings).",
+)
+MEANS_NOT_A_PAIR = (
+    "Counters only grow while a network namespace lives. Here some went down between the samples: they do "
+    "not come from the same boot, host and CPU set (a reboot, another node, a different CPU count), so they "
+    "are not a before/after pair and no rate or difference is computed from them."
+)
 
 MEANS_OLD_KERNEL = (
     "Before 6.1 every failed TCP window check is INVALID, including old duplicates (a retransmission below "
@@ -60,6 +82,41 @@ def kernel_era(inp: Inputs) -> list[Finding]:
     return [Finding("kernel-era", Severity.INFO, title, MEANS_NEW_KERNEL, evidence, [], data)]
 
 
+def established_timeout(inp: Inputs) -> list[Finding]:
+    value = inp.sysctl(ESTABLISHED_TIMEOUT)
+    if value is None or value >= KUBE_PROXY_ESTABLISHED_S or inp.sysctls is None:
+        return []
+    loose, loose_where = inp.loose()
+    evidence = [inp.sysctls.where(ESTABLISHED_TIMEOUT), loose_where]
+    title = f"ESTABLISHED connections idle for {value} s lose their conntrack entry"
+    severity = Severity.WARNING
+    data = {"timeout_s": value, "loose": loose, "kube_proxy_default_s": KUBE_PROXY_ESTABLISHED_S}
+    return [Finding("established-timeout-short", severity, title, MEANS_SHORT_TIMEOUT, evidence,
+                    [*FIX_SHORT_TIMEOUT], data)]  # fmt: skip
+
+
+def went_down(inp: Inputs) -> list[str]:
+    """The counters that are lower in the last sample than in the first (empty: a real pair)."""
+    if len(inp.ct_samples) < 2:
+        return []
+    first, last = inp.ct_samples[0], inp.ct_samples[-1]
+    return [n for n in sorted(first.totals) if n in last.totals and last.totals[n] < first.totals[n]]
+
+
+def samples_pair(inp: Inputs) -> list[Finding]:
+    down = went_down(inp)
+    if not down:
+        return []
+    first, last = inp.ct_samples[0], inp.ct_samples[-1]
+    evidence = [f"{first.file} -> {last.file}: {n} {first.totals[n]} -> {last.totals[n]}" for n in down]
+    if first.cpus != last.cpus:
+        evidence.append(f"{first.file}: {first.cpus} CPUs; {last.file}: {last.cpus} CPUs")
+    title = "The conntrack counter samples are not a before/after pair (counters went down)"
+    fix = ["Take both samples on the same node, a minute apart, without a reboot in between."]
+    return [Finding("samples-not-a-pair", Severity.INFO, title, MEANS_NOT_A_PAIR, evidence, fix,
+                    {"went_down": down})]  # fmt: skip
+
+
 def _delta(first: CtSample, last: CtSample, name: str) -> int | None:
     a, b = first.get(name), last.get(name)
     return None if a is None or b is None else b - a
@@ -67,6 +124,8 @@ def _delta(first: CtSample, last: CtSample, name: str) -> int | None:
 
 def invalid_counter(inp: Inputs) -> list[Finding]:
     samples = inp.ct_samples
+    if went_down(inp):
+        return []  # samples-not-a-pair says why
     if len(samples) == 1:
         return _one_sample(samples[0])
     if not samples:
@@ -119,8 +178,9 @@ def table_pressure(inp: Inputs) -> list[Finding]:
     maximum = inp.sysctl(CT_MAX)
     if count is not None and maximum and count >= PRESSURE * maximum:
         evidence.append(f"entries {count} of nf_conntrack_max {maximum} ({100 * count / maximum:.0f}%)")
+    pair = len(inp.ct_samples) >= 2 and not went_down(inp)
     for name in ("drop", "early_drop"):
-        if len(inp.ct_samples) >= 2:
+        if pair:
             delta = _delta(inp.ct_samples[0], inp.ct_samples[-1], name)
             if delta:
                 evidence.append(f"{name}: +{delta} between the samples")

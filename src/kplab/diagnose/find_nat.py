@@ -14,6 +14,12 @@ FIX_DROP = (
     "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP), or add it yourself: "
     "iptables -I FORWARD -m conntrack --ctstate INVALID -j DROP"
 )
+FIX_DROP_MISSING = (
+    "Drop what conntrack calls INVALID on the forward path. kube-proxy {version} or later writes "
+    "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP itself (since 1.29 only when "
+    "nf_conntrack_tcp_be_liberal was 0 when it started): find what removed it (restarting kube-proxy "
+    "rewrites its chains), or add it yourself: iptables -I FORWARD -m conntrack --ctstate INVALID -j DROP"
+)
 FIX_LIBERAL = (
     "Or make conntrack accept out-of-window segments: sysctl -w net.netfilter.nf_conntrack_tcp_be_liberal=1 "
     "on every node (kube-proxy >= 1.29: conntrack.tcpBeLiberal: true; older: a privileged DaemonSet), "
@@ -60,7 +66,8 @@ def nat_findings(inp: Inputs) -> list[Finding]:
     rules, nft = inp.rules, inp.nft
     ipt_nat = rules is not None and bool(rules.service_dnat)
     nft_nat = nft is not None and bool(nft.kube_proxy_tables) and bool(nft.service_dnat)
-    if not (ipt_nat or nft_nat):
+    ipvs = rules is not None and bool(rules.ipvs)
+    if not (ipt_nat or nft_nat or ipvs):
         return []
     liberal, liberal_where = inp.be_liberal()
     unmitigated = liberal is None or liberal == 0
@@ -68,7 +75,7 @@ def nat_findings(inp: Inputs) -> list[Finding]:
     if not unmitigated:
         out.append(Finding("mitigated-by-be-liberal", Severity.INFO, "conntrack is liberal about TCP windows",
                            MEANS_LIBERAL, [liberal_where]))  # fmt: skip
-    if rules is not None and ipt_nat:
+    if rules is not None and ipt_nat and rules.forward_path_given:  # else: cannot-tell-invalid-drop
         drop = rules.full_drop
         if drop is not None:
             out.append(_drop_rule(rules, drop))
@@ -83,7 +90,8 @@ def nat_findings(inp: Inputs) -> list[Finding]:
             out.append(_nftables_no_drop(nft, liberal_where))
     loose, loose_where = inp.loose()
     if loose != 0:
-        evidence = [loose_where, f"{'iptables' if ipt_nat else 'nftables'} Service DNAT present"]
+        kind = "iptables" if ipt_nat else "nftables" if nft_nat else "IPVS"
+        evidence = [loose_where, f"{kind} Service NAT present"]
         title = "A lost conntrack entry resets Service connections, whatever the fix"
         out.append(
             Finding("loose-pickup-risk", Severity.WARNING, title, MEANS_LOOSE, evidence, [FIX_ENTRIES])
@@ -113,13 +121,26 @@ def _invalid_not_dropped(rules: RuleFacts, liberal_where: str) -> Finding:
                     "chains they jump to)")  # fmt: skip
     for partial in rules.invalid_drops:
         evidence.append(f"{rules.text(partial.rule)}  (only when: {'; '.join(partial.conditions)})")
+    if rules.version_hint is not None:
+        evidence.append(f"written by kube-proxy {rules.version_hint[0]} or later: {rules.version_hint[1]}")
     evidence.append(liberal_where)
     return Finding(
         "invalid-not-dropped", Severity.CRITICAL,
         "Service replies that conntrack calls INVALID leave un-NATed (the escaped-NAT reset)",
-        MEANS_BUG, evidence, [FIX_DROP, FIX_LIBERAL],
+        MEANS_BUG, evidence, [_fix_drop(rules), FIX_LIBERAL],
         {"service_dnat_rules": len(rules.service_dnat), "partial_drop_rules": len(rules.invalid_drops)},
     )  # fmt: skip
+
+
+def _fix_drop(rules: RuleFacts) -> str:
+    """Never advise an upgrade to a version older than the one that wrote the dump."""
+    if rules.version_hint is None:
+        return FIX_DROP
+    return FIX_DROP_MISSING.format(version=max(rules.version_hint[0], "1.15", key=_version_key))
+
+
+def _version_key(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
 
 
 def _nftables_no_drop(nft: NftFacts, liberal_where: str) -> Finding:

@@ -44,6 +44,18 @@ class RuleFacts:
     other_dnat: list[Rule] = field(default_factory=list)
     invalid_drops: list[InvalidDrop] = field(default_factory=list)
     kube_proxy: bool = False  # kube-proxy iptables-mode chains present
+    ipvs: list[Rule] = field(default_factory=list)  # kube-proxy IPVS-mode rules (its ipsets, KUBE-IPVS-*)
+    other_backend: str | None = None  # the dump's "# Warning: iptables-legacy tables present ..." line
+    version_hint: tuple[str, str] | None = None  # (the oldest kube-proxy that writes it, the evidence)
+
+    @property
+    def tables(self) -> list[str]:
+        return list(self.ruleset.tables)
+
+    @property
+    def forward_path_given(self) -> bool:
+        """Whether the dump holds the filter table, where kube-proxy's INVALID drop would be."""
+        return "filter" in self.ruleset.tables
 
     def text(self, rule: Rule) -> str:
         """`file:line: the rule as written` for evidence."""
@@ -73,7 +85,60 @@ def analyse(text: str, file: str) -> RuleFacts:
         table = ruleset.tables.get(table_name)
         if table is not None and chain_name in table.chains:
             _walk(table, chain_name, (), {chain_name}, facts.invalid_drops)
+    facts.ipvs = _ipvs_rules(ruleset)
+    facts.other_backend = next(
+        (
+            f"{file}:{n}: {line.strip()}"
+            for n, line in enumerate(facts.lines, start=1)
+            if _other_backend(line)
+        ),
+        None,
+    )
+    facts.version_hint = _version_hint(facts)
     return facts
+
+
+def _other_backend(line: str) -> bool:
+    """iptables-nft-save's (or -legacy-save's) note that the other backend holds tables too."""
+    return line.startswith("# Warning: iptables-") and "tables present" in line
+
+
+IPVS_SETS = frozenset({"KUBE-CLUSTER-IP", "KUBE-LOOP-BACK", "KUBE-NODE-PORT-TCP", "KUBE-NODE-PORT-UDP",
+                       "KUBE-EXTERNAL-IP", "KUBE-LOAD-BALANCER", "KUBE-NODE-PORT-LOCAL-TCP"})  # fmt: skip
+
+
+def _ipvs_rules(ruleset: Ruleset) -> list[Rule]:
+    """Rules only kube-proxy's IPVS mode writes: tests of its ipsets, jumps to KUBE-IPVS-* chains."""
+    found = []
+    for table in ruleset.tables.values():
+        for chain in table.chains.values():
+            for rule in chain.rules:
+                m = rule.match("set")
+                opt = m.get("--match-set") if m is not None else None
+                target = rule.target.name if rule.target is not None else ""
+                if (opt is not None and opt.values and opt.values[0] in IPVS_SETS) or target.startswith(
+                    "KUBE-IPVS"
+                ):
+                    found.append(rule)
+    return found
+
+
+def _version_hint(facts: RuleFacts) -> tuple[str, str] | None:
+    """The oldest kube-proxy that writes what the dump shows (for advice never older than the node).
+
+    Only markers that survive iptables-save: probabilities are no marker (iptables-save prints the
+    kernel's value with 11 decimals whatever kube-proxy wrote)."""
+    nat = facts.ruleset.tables.get("nat")
+    for chain in nat.chains.values() if nat is not None else ():
+        for rule in chain.rules:
+            target = rule.target
+            if chain.name == "KUBE-POSTROUTING" and target is not None and target.name == "MARK":
+                xmark = target.get("--set-xmark")
+                if xmark is not None and xmark.value.endswith("/0x0"):
+                    return "1.19", f"{facts.text(rule)}  (KUBE-POSTROUTING clears the mark: PR #92035, v1.19)"
+    if facts.full_drop is not None:
+        return "1.15", facts.text(facts.full_drop.rule)
+    return None
 
 
 def is_invalid_drop(rule: Rule) -> bool:

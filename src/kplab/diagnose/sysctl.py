@@ -18,6 +18,7 @@ LOOSE = "net.netfilter.nf_conntrack_tcp_loose"
 IGNORE_INVALID_RST = "net.netfilter.nf_conntrack_tcp_ignore_invalid_rst"
 CT_MAX = "net.netfilter.nf_conntrack_max"
 CT_COUNT = "net.netfilter.nf_conntrack_count"
+ESTABLISHED_TIMEOUT = "net.netfilter.nf_conntrack_tcp_timeout_established"
 
 # Other spellings of the same knobs: the global alias and the pre-4.x ip_conntrack names.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -25,6 +26,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     LOOSE: ("net.ipv4.netfilter.ip_conntrack_tcp_loose",),
     CT_MAX: ("net.nf_conntrack_max", "net.ipv4.netfilter.ip_conntrack_max"),
     CT_COUNT: ("net.ipv4.netfilter.ip_conntrack_count",),
+    ESTABLISHED_TIMEOUT: ("net.ipv4.netfilter.ip_conntrack_tcp_timeout_established",),
 }
 
 

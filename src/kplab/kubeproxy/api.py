@@ -127,10 +127,13 @@ def rules_from_manifests(
 ) -> tuple[GeneratedRules, list[str]]:
     """Rules for manifests alone (a KubeProxyConfiguration among them is used), and the IPv4
     addresses of the Node they run on (for tracers that need the node's LOCAL addresses)."""
+    from kplab.kubeproxy.allocate import allocate_cluster_ips
     from kplab.kubeproxy.load import load_manifests
 
     cluster = load_manifests(paths)
+    allocated = allocate_cluster_ips(cluster)
     generated = generate(cluster, version=version, full_node=full_node)
+    generated.notes[:0] = allocated
     config = cluster.configs[0] if cluster.configs else KubeProxyConfig()
     node, _ = pick_node(cluster, config, None)
     addresses = [a for t, a in node.addresses if t != "Hostname" and ":" not in a] if node else []
