@@ -119,6 +119,8 @@ def test_iptables_s_tables_from_command_lines_or_policy_blocks() -> None:
     assert list(bare.tables) == ["raw", "filter"] and bare.tables["filter"].chains["FORWARD"].policy == "DROP"
     nat_only = parse_dump("-N KUBE-SEP-A\n-A KUBE-SEP-A -p tcp -j DNAT --to-destination 10.0.0.1:80\n", "s")
     assert list(nat_only.tables) == ["nat"]
+    verbose = parse_dump("-P FORWARD DROP -c 10 600\n-N K\n-A FORWARD -c 3 180 -j K\n", "v")  # iptables -S -v
+    assert verbose.tables["filter"].chains["FORWARD"].rules[0].counters == (3, 180)
     filter_only = parse_dump("-N KUBE-FORWARD\n-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP\n", "s")
     assert list(filter_only.tables) == ["filter"]
 

@@ -151,6 +151,7 @@ def test_ipvs_node_with_ipset_save() -> None:
     out = trace(*base, *sets, "--dst", "10.96.0.10:53", "-p", "udp", "--in-iface", "cni0")
     hit = [p["rule"] for p in out["path"] if p["table"] == "nat" and "KUBE-CLUSTER-IP" in p["rule"]]
     assert hit == ["-A KUBE-SERVICES -m set --match-set KUBE-CLUSTER-IP dst,dst -j ACCEPT"]
+    assert any("IPVS mode" in w and "ipvs.save:" in w for w in out["warnings"])
     missing = trace(*base, *sets, "--dst", "10.96.0.99:53", "-p", "udp", "--in-iface", "cni0")
     assert not [p for p in missing["path"] if "KUBE-CLUSTER-IP dst,dst -j ACCEPT" in p["rule"]]
 
@@ -179,3 +180,13 @@ def test_iptables_s_output_is_accepted_one_table_per_command() -> None:
     pod = trace(*rules, "--node-ip", "192.168.27.143", "--src", "192.168.30.17", "--dst", "10.100.0.10:53",
                 "-p", "udp", "--in-iface", "eni3a9c1f2b7de")  # fmt: skip
     assert pod["dnat"] == "192.168.12.244:53"
+
+
+def test_manifests_without_cluster_ip_trace_with_the_allocation_said() -> None:
+    manifests = str(NODES / "handwritten-services.yaml")
+    first = trace("--manifests", manifests, "--src", "10.244.2.2", "--dst", "10.96.0.42:443")
+    (note,) = [w for w in first["warnings"] if "default/my-service: no spec.clusterIP" in w]
+    vip = note.split("allocated ")[1].split()[0]
+    out = trace("--manifests", manifests, "--src", "10.244.2.2", "--dst", f"{vip}:80")
+    assert out["dnat"] == "10.244.1.7:9376"
+    assert any("shop/db: skipped: headless" in w for w in out["warnings"])

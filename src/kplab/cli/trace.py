@@ -21,7 +21,7 @@ from kplab.netfilter.engine import TraceEntry, compile_ruleset
 from kplab.netfilter.iptables_s import parse_dump
 from kplab.netfilter.model import Ruleset
 from kplab.netfilter.nft.tracer import NftProbe
-from kplab.netfilter.tracenotes import node_for_trace, nodeport_warning, set_warning
+from kplab.netfilter.tracenotes import ipvs_warning, node_for_trace, nodeport_warning, set_warning
 from kplab.netfilter.tracer import Probe, TraceReport, fill_reasons, trace_stateful, trace_stateless_report
 from kplab.packet import PROTO_NUMBERS, ip, parse_ipport
 
@@ -188,7 +188,11 @@ def trace(
         probe = replace(probe, net=net, sets=sets)
         engine = compile_ruleset(ruleset, unknown=unknown)
         report = trace_stateful(engine, probe, seed=seed, all_branches=all_branches)
-    notes = (nodeport_warning(ruleset, net, probe.dst, probe.proto, probe.dport), set_warning(sets, unknown))
+    notes = (
+        ipvs_warning(ruleset),
+        nodeport_warning(ruleset, net, probe.dst, probe.proto, probe.dport),
+        set_warning(sets, unknown),
+    )
     report.warnings = manifest_notes + warnings + [w for w in notes if w]
     if output == "json":
         click.echo(json.dumps(report.to_json(), indent=2))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from kplab.netfilter.iptables_s import parse_dump as parse_save
 from kplab.netfilter.model import Rule, Ruleset, Table
+from kplab.netfilter.tracenotes import ipvs_rules
 
 FORWARD_PATH = (("mangle", "PREROUTING"), ("mangle", "FORWARD"), ("filter", "FORWARD"))
 _TERMINAL = frozenset({"ACCEPT", "DROP", "REJECT", "RETURN"})
@@ -85,7 +86,7 @@ def analyse(text: str, file: str) -> RuleFacts:
         table = ruleset.tables.get(table_name)
         if table is not None and chain_name in table.chains:
             _walk(table, chain_name, (), {chain_name}, facts.invalid_drops)
-    facts.ipvs = _ipvs_rules(ruleset)
+    facts.ipvs = ipvs_rules(ruleset)
     facts.other_backend = next(
         (
             f"{file}:{n}: {line.strip()}"
@@ -101,26 +102,6 @@ def analyse(text: str, file: str) -> RuleFacts:
 def _other_backend(line: str) -> bool:
     """iptables-nft-save's (or -legacy-save's) note that the other backend holds tables too."""
     return line.startswith("# Warning: iptables-") and "tables present" in line
-
-
-IPVS_SETS = frozenset({"KUBE-CLUSTER-IP", "KUBE-LOOP-BACK", "KUBE-NODE-PORT-TCP", "KUBE-NODE-PORT-UDP",
-                       "KUBE-EXTERNAL-IP", "KUBE-LOAD-BALANCER", "KUBE-NODE-PORT-LOCAL-TCP"})  # fmt: skip
-
-
-def _ipvs_rules(ruleset: Ruleset) -> list[Rule]:
-    """Rules only kube-proxy's IPVS mode writes: tests of its ipsets, jumps to KUBE-IPVS-* chains."""
-    found = []
-    for table in ruleset.tables.values():
-        for chain in table.chains.values():
-            for rule in chain.rules:
-                m = rule.match("set")
-                opt = m.get("--match-set") if m is not None else None
-                target = rule.target.name if rule.target is not None else ""
-                if (opt is not None and opt.values and opt.values[0] in IPVS_SETS) or target.startswith(
-                    "KUBE-IPVS"
-                ):
-                    found.append(rule)
-    return found
 
 
 def _version_hint(facts: RuleFacts) -> tuple[str, str] | None:

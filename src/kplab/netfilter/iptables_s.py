@@ -114,7 +114,7 @@ def _parse_s(text: str, file: str, lenient: bool) -> Ruleset:
                     file, lineno, f"not an `iptables -S` line (expected -P, -N or -A): {line[:40]!r}"
                 )
             try:
-                if line.startswith("-P ") and len(line.split()) == 5 and line.split()[3] == "-c":
+                if line.startswith("-P ") and len(line.split()) == 6 and line.split()[3] == "-c":
                     line = " ".join(line.split()[:3])  # `iptables -S -v`: policy counters
                 parser.line(lineno, line)
             except (_LineError, SpecError, TokenizeError) as exc:

@@ -5,6 +5,7 @@
   address the node gets 192.0.2.1 (TEST-NET-1, a documentation address) on eth0.
 - `reason_of` says in one line why a walk ended where it did (the rule, the policy, conntrack, the
   route) or where the packet went.
+- `ipvs_warning` says when the dump is kube-proxy's IPVS mode (IPVS itself is not modelled);
 - `nodeport_warning` notices a packet to an address not known as local when the dump has a
   NodePort rule for its port; `set_warning` names the ipsets decided without membership.
 """
@@ -113,6 +114,39 @@ def nodeport_warning(ruleset: Ruleset, node: NodeNet, dst: int, proto: int, dpor
         f"{fmt_ip(dst)} is not an address of this node as kplab knows it, so the NodePort rule for {name} "
         f"port {dport} ({where}) was not reached (KUBE-NODEPORTS needs --dst-type LOCAL): if {fmt_ip(dst)} "
         f"is this node's, give --node-ip {fmt_ip(dst)}"
+    )
+
+
+IPVS_SETS = frozenset({"KUBE-CLUSTER-IP", "KUBE-LOOP-BACK", "KUBE-NODE-PORT-TCP", "KUBE-NODE-PORT-UDP",
+                       "KUBE-EXTERNAL-IP", "KUBE-LOAD-BALANCER", "KUBE-NODE-PORT-LOCAL-TCP"})  # fmt: skip
+
+
+def ipvs_rules(ruleset: Ruleset) -> list[Rule]:
+    """Rules only kube-proxy's IPVS mode writes: tests of its ipsets, jumps to KUBE-IPVS-* chains."""
+    found = []
+    for table in ruleset.tables.values():
+        for chain in table.chains.values():
+            for rule in chain.rules:
+                m = rule.match("set")
+                opt = m.get("--match-set") if m is not None else None
+                target = rule.target.name if rule.target is not None else ""
+                if (opt is not None and opt.values and opt.values[0] in IPVS_SETS) or target.startswith(
+                    "KUBE-IPVS"
+                ):
+                    found.append(rule)
+    return found
+
+
+def ipvs_warning(ruleset: Ruleset) -> str | None:
+    rules = ipvs_rules(ruleset)
+    if not rules:
+        return None
+    first = rules[0]
+    where = f"{first.source.file}:{first.source.line}"
+    return (
+        f"the dump is kube-proxy's IPVS mode ({where}: {first.chain} tests its ipsets): IPVS, not these "
+        "rules, translates Service addresses, and kplab trace does not model IPVS; the walk shows what "
+        "iptables does to the packet around it"
     )
 
 
