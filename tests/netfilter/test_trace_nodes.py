@@ -190,3 +190,19 @@ def test_manifests_without_cluster_ip_trace_with_the_allocation_said() -> None:
     out = trace("--manifests", manifests, "--src", "10.244.2.2", "--dst", f"{vip}:80")
     assert out["dnat"] == "10.244.1.7:9376"
     assert any("shop/db: skipped: headless" in w for w in out["warnings"])
+
+
+def test_without_in_iface_the_packet_arrives_on_the_default_routes_interface() -> None:
+    args = [*FLANNEL, *FLANNEL_NET, "--src", "203.0.113.5", "--dst", "192.168.56.11:30080"]
+    out = trace(*args, "--all-branches")  # enp0s8's address is local: the NodePort is reached
+    assert "no --in-iface: the packet is taken to arrive on enp0s3 (the default route's)" in out["warnings"]
+    assert [(o["dnat"], o["reason"]) for o in out["outcomes"]] == [
+        ("10.244.1.5:8080", "accepted: forwarded out of cni0"),
+        ("10.244.2.7:8080", "accepted: forwarded out of flannel.1"),
+    ]
+    remote = trace(
+        *args,
+        "--seed",
+        next(str(s) for s in range(50) if trace(*args, "--seed", str(s))["dnat"] == "10.244.2.7:8080"),
+    )
+    assert remote["snat"] == "10.244.1.0:40000"  # KUBE-MARK-MASQ, out of flannel.1: its own address

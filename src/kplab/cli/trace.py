@@ -22,7 +22,14 @@ from kplab.netfilter.iptables_s import parse_dump
 from kplab.netfilter.model import Ruleset
 from kplab.netfilter.nft.tracer import NftProbe
 from kplab.netfilter.tracenotes import ipvs_warning, node_for_trace, nodeport_warning, set_warning
-from kplab.netfilter.tracer import Probe, TraceReport, fill_reasons, trace_stateful, trace_stateless_report
+from kplab.netfilter.tracer import (
+    Probe,
+    TraceReport,
+    arrival_iface,
+    fill_reasons,
+    trace_stateful,
+    trace_stateless_report,
+)
 from kplab.packet import PROTO_NUMBERS, ip, parse_ipport
 
 CT_STATES = ("NEW", "ESTABLISHED", "RELATED", "INVALID", "UNTRACKED")
@@ -110,7 +117,8 @@ def make_probe(
     "--in-iface",
     default=None,
     metavar="IF",
-    help="Input interface (default eth0). Without it, a packet from a --node-ip leaves the node (OUTPUT).",
+    help="Input interface (default: the default route's, else eth0). Without it, a packet from a node "
+    "address leaves the node (OUTPUT).",
 )
 @click.option("--all-branches", is_flag=True, help="Every random branch, with its probability.")
 @click.option("--stateless", is_flag=True, help="kube-proxy's own test-tracer semantics.")
@@ -186,6 +194,11 @@ def trace(
     else:
         net, warnings = node_for_trace(probe.node_ips, ifaces, routes)
         probe = replace(probe, net=net, sets=sets)
+        if (ifaces is not None or routes is not None) and not probe.local_out and in_iface is None:
+            arrival = arrival_iface(net)
+            warnings.append(
+                f"no --in-iface: the packet is taken to arrive on {arrival} (the default route's)"
+            )
         engine = compile_ruleset(ruleset, unknown=unknown)
         report = trace_stateful(engine, probe, seed=seed, all_branches=all_branches)
     notes = (

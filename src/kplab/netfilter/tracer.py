@@ -114,6 +114,15 @@ class Probe:
         return self.src in self.node_ips or (self.net is not None and self.net.is_local(self.src))
 
 
+def arrival_iface(net: NodeNet | None) -> str:
+    """Where a packet arrives when --in-iface is not given: the default route's interface, else eth0."""
+    if net is not None:
+        for route in net.routes:
+            if route.mask == 0 and route.dev:
+                return route.dev
+    return "eth0"
+
+
 def trace_stateless_report(ruleset: Ruleset, probe: Probe) -> TraceReport:
     """kube-proxy's stateless tracer view (`kplab.netfilter.stateless`) as a report."""
     result = trace_stateless(
@@ -190,7 +199,7 @@ def _run(engine: Engine, probe: Probe, chooser: Callable[[int], bool]) -> tuple[
     )
     node = probe.net if probe.net is not None else NodeNet.simple(probe.node_ips)
     local_out = probe.local_out
-    skb = Skb(in_iface=None if local_out else (probe.in_iface or "eth0"))
+    skb = Skb(in_iface=None if local_out else (probe.in_iface or arrival_iface(probe.net)))
     tracker = StandInTracker(probe.ctstate)
     sets = probe.sets.lookup if probe.sets is not None else None
     result = evaluate_node(
