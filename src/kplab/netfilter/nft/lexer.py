@@ -7,7 +7,8 @@ and a map's ` : ` are words of their own because nft writes them between spaces.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from typing import NamedTuple
 
 from kplab.errors import InputError, located
 
@@ -15,8 +16,7 @@ WORD, STRING, PUNCT, NEWLINE = "w", "s", "p", "n"
 _PUNCT = "{};,"
 
 
-@dataclass(frozen=True, slots=True)
-class Tok:
+class Tok(NamedTuple):
     text: str
     line: int
     kind: str
@@ -25,45 +25,33 @@ class Tok:
         return '"' + self.text.replace('"', '\\"') + '"' if self.kind == STRING else self.text
 
 
+_TOKEN = re.compile(
+    r'(?P<n>\n)|(?P<sp>[ \t\r]+|\\\n)|(?P<c>#[^\n]*)|(?P<s>"(?:[^"\\\n]|\\.)*")|(?P<p>[{};,])'
+    r'|(?P<w>[^ \t\r\n"#{};,]+)|(?P<bad>")'
+)
+
+
 def tokenize(text: str, file: str) -> list[Tok]:
     toks: list[Tok] = []
-    line, i, n = 1, 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\n":
-            toks.append(Tok("\n", line, NEWLINE))
+    line = 1
+    append = toks.append
+    for m in _TOKEN.finditer(text):
+        kind = m.lastgroup
+        if kind == "w":
+            append(Tok(m.group(), line, WORD))
+        elif kind == "n":
+            append(Tok("\n", line, NEWLINE))
             line += 1
-            i += 1
-        elif ch in " \t\r":
-            i += 1
-        elif ch == "\\" and text.startswith("\\\n", i):
-            line += 1
-            i += 2
-        elif ch == "#":
-            while i < n and text[i] != "\n":
-                i += 1
-        elif ch == '"':
-            j, out = i + 1, []
-            while j < n and text[j] != '"':
-                if text[j] == "\n":
-                    raise located(file, line, "unterminated string")
-                if text[j] == "\\" and j + 1 < n:
-                    j += 1
-                out.append(text[j])
-                j += 1
-            if j >= n:
-                raise located(file, line, "unterminated string")
-            toks.append(Tok("".join(out), line, STRING))
-            i = j + 1
-        elif ch in _PUNCT:
-            toks.append(Tok(ch, line, PUNCT))
-            i += 1
-        else:
-            j = i
-            while j < n and text[j] not in ' \t\r\n"#' and text[j] not in _PUNCT:
-                j += 1
-            toks.append(Tok(text[i:j], line, WORD))
-            i = j
+        elif kind == "p":
+            append(Tok(m.group(), line, PUNCT))
+        elif kind == "s":
+            raw = m.group()[1:-1]
+            append(Tok(re.sub(r"\\(.)", r"\1", raw) if "\\" in raw else raw, line, STRING))
+        elif kind == "sp":
+            if m.group().startswith("\\"):
+                line += 1
+        elif kind == "bad":
+            raise located(file, line, "unterminated string")
     return toks
 
 

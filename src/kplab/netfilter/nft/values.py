@@ -9,6 +9,7 @@ raises ValueError with a short reason; the parsers add the location.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from typing import Final
 
 from kplab.netfilter.ctview import CtStatus
@@ -135,10 +136,8 @@ def parse_int(text: str) -> int:
 
 def _addr(text: str, family: int) -> int:
     try:
-        if family == 4:
-            return int(ipaddress.IPv4Address(text))
-        return int(ipaddress.IPv6Address(text))
-    except ValueError:
+        return int.from_bytes(socket.inet_pton(socket.AF_INET if family == 4 else socket.AF_INET6, text))
+    except OSError:
         kind = "IPv4" if family == 4 else "IPv6"
         raise ValueError(f"not an {kind} address: {text!r}") from None
 
