@@ -45,6 +45,23 @@ def test_routes_longest_prefix_metric_and_blackhole() -> None:
     assert node.route(ip("192.168.7.3")).dev == "cali7f3a2b1c9d0"  # type: ignore[union-attr]
     assert node.route(ip("192.168.7.4")).kind == "blackhole"  # type: ignore[union-attr]
     assert node.is_local(ip("10.0.0.5"))  # a route's `src` is the node's
+    table_all = iproute.parse_route(
+        "default proto bird metric 20\n"
+        "\tnexthop via 10.0.0.1 dev eth0 weight 1\n"
+        "\tnexthop via 10.0.1.1 dev eth1 weight 1\n"
+        "local 10.0.0.5 dev eth0 table local proto kernel scope host src 10.0.0.5\n"
+        "10.50.0.0/16 dev wg0 table 51820 scope link\n"
+        "fe80::/64 dev eth0 proto kernel metric 256 pref medium\n",
+        "all.txt",
+    )
+    assert [(r.dev, r.via) for r in table_all.routes] == [("eth0", ip("10.0.0.1"))]
+    multipath = iproute.parse_route(
+        '[{"dst":"default","protocol":"bird","metric":20,"flags":[],"nexthops":[{"gateway":"10.0.0.1",'
+        '"dev":"eth0","weight":1,"flags":[]}]},{"dst":"fe80::/64","dev":"eth0"},'
+        '{"type":"local","dst":"10.0.0.5","dev":"eth0","table":"local","prefsrc":"10.0.0.5"}]',
+        "all.json",
+    )
+    assert [(r.dev, r.via) for r in multipath.routes] == [("eth0", ip("10.0.0.1"))]
 
 
 @pytest.mark.parametrize(

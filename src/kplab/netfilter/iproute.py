@@ -210,21 +210,51 @@ def _route_json(text: str, file: str) -> list[RouteLine]:
             raise located(file, 1, "expected objects with 'dst' (the output of `ip -j route`)")
         dst = entry["dst"]
         line = _line_of(text, f'"{dst}"')
-        values = [entry.get(k, "") for k in ("type", "dev", "gateway", "prefsrc")]
+        hops = entry.get("nexthops")
+        first = hops[0] if isinstance(hops, list) and hops and isinstance(hops[0], dict) else {}
+        values = [entry.get(k, first.get(k, "")) for k in ("type", "dev", "gateway", "prefsrc", "table")]
         metric = entry.get("metric", 0)
         if not all(isinstance(v, str) for v in values) or not isinstance(metric, int) or metric < 0:
             raise located(file, line, f"route to {dst[:40]!r}: type, dev, gateway, prefsrc must be strings, "
                                       "metric a non-negative integer")  # fmt: skip
-        rtype, dev, via, src = (str(v) for v in values)
+        rtype, dev, via, src, table = (str(v) for v in values)
+        if ":" in dst or table not in ("", "main"):
+            continue  # IPv6, or another routing table (`ip route show table all`)
         out.append((line, rtype or "unicast", dst, dev, via, src, metric))
     return out
+
+
+_FLAGS = frozenset({"onlink", "linkdown", "pervasive", "dead", "notify", "offload", "trap", "rt_offload"})
+
+
+def _options(words: list[str], file: str, lineno: int) -> dict[str, str]:
+    opts: dict[str, str] = {}
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word not in _ROUTE_WORDS:
+            raise located(file, lineno, f"unknown word {word[:30]!r} in an `ip route` line")
+        if word in _FLAGS:
+            i += 1
+            continue
+        if i + 1 >= len(words):
+            raise located(file, lineno, f"{word!r} needs a value")
+        opts[word] = words[i + 1]
+        i += 2
+    return opts
 
 
 def _route_text(text: str, file: str) -> list[RouteLine]:
     out: list[RouteLine] = []
     for lineno, raw in enumerate(text.splitlines(), start=1):
         words = raw.split()
-        if not words or raw.startswith((" ", "\t")):  # blank, or a multipath `nexthop` continuation
+        if not words:
+            continue
+        if raw.startswith((" ", "\t")):  # a multipath route's `nexthop via A dev D weight W`
+            if words[0] == "nexthop" and out and not out[-1][3]:
+                hop = _options(words[1:], file, lineno)
+                line, rtype, dst, _, _, src, metric = out[-1]
+                out[-1] = (line, rtype, dst, hop.get("dev", ""), hop.get("via", ""), src, metric)
             continue
         rtype = "unicast"
         if words[0] in _STOP_TYPES or words[0] in _IGNORED_TYPES or words[0] == "unicast":
@@ -232,21 +262,13 @@ def _route_text(text: str, file: str) -> list[RouteLine]:
         if not words:
             raise located(file, lineno, "a route type without a destination")
         dst, rest = words[0], words[1:]
+        if ":" in dst:
+            continue  # IPv6 (`ip route show table all`)
         if dst != "default" and not re.fullmatch(r"[0-9./]+", dst):
             raise located(file, lineno, f"not an `ip route` line: {raw.strip()[:60]!r}")
-        opts: dict[str, str] = {}
-        i = 0
-        while i < len(rest):
-            word = rest[i]
-            if word not in _ROUTE_WORDS:
-                raise located(file, lineno, f"unknown word {word[:30]!r} in an `ip route` line")
-            if word in ("onlink", "linkdown", "pervasive", "dead", "notify", "offload", "trap", "rt_offload"):
-                i += 1
-                continue
-            if i + 1 >= len(rest):
-                raise located(file, lineno, f"{word!r} needs a value")
-            opts[word] = rest[i + 1]
-            i += 2
+        opts = _options(rest, file, lineno)
+        if opts.get("table", "main") != "main":
+            continue
         metric_text = opts.get("metric", "0")
         if not metric_text.isdigit():
             raise located(file, lineno, f"metric must be a number, got {metric_text[:20]!r}")
