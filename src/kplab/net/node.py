@@ -124,13 +124,15 @@ class Node:
         self._evaluate(pkt, Skb(), local_out=True)
 
     def _evaluate(self, pkt: Packet, skb: Skb, *, local_out: bool) -> None:
-        self._last = None
         path = self._path
         if path is None or not path.serves(self.engine, self.net, self.tracker, self.state):
             path = self._path = FastPath(self.engine, self.net, self.tracker, self.state)
         before = (pkt.src, pkt.sport, pkt.dst, pkt.dport) if self.annotate else None
         delivery = path.run(pkt, skb, self.sched.now_ns, local_out)
+        # _on_verdict sets _last during path.run; it is cleared after reading (not before the run: the
+        # compiler would take the None just assigned as the attribute's type for the read below)
         res = self._last
+        self._last = None
         if before is not None:
             pkt.notes = _notes(before, pkt, res)
         if delivery == "dropped":

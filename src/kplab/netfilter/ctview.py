@@ -13,7 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntFlag
-from typing import NamedTuple
+from typing import NamedTuple, TypeAlias
+
+# The tracker's own reference for a packet's lookup, opaque to rules. A module-level name: mypyc's
+# dataclasses look their field types up in the module's globals, where the builtin `object` is not.
+Handle: TypeAlias = object
 
 
 class FiveTuple(NamedTuple):
@@ -55,7 +59,7 @@ class CtView:
     reply: FiveTuple | None = None
     mark: int = 0
     expires_s: int = 0
-    handle: object = None  # the tracker's own reference for this packet's lookup (opaque to rules)
+    handle: Handle = None  # the tracker's own reference for this packet's lookup (opaque to rules)
 
     @property
     def dnat(self) -> bool:

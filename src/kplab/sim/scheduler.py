@@ -15,14 +15,17 @@ from __future__ import annotations
 import heapq
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
-NS = 1
-US = 1_000
-MS = 1_000_000
-SECOND = 1_000_000_000
+from mypy_extensions import mypyc_attr
+
+NS: Final = 1
+US: Final = 1_000
+MS: Final = 1_000_000
+SECOND: Final = 1_000_000_000
 
 
+@mypyc_attr(native_class=False)  # an exception subclass: mypyc compiles it as a plain class
 class SimulationError(RuntimeError):
     """A callback raised; the run stopped at `time_ns`."""
 
