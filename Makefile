@@ -7,13 +7,36 @@ DEBS    := iproute2 iptables nftables conntrack tcpdump ethtool tshark
 # Debian tools the lab and the real-kernel tests need; installed as root when one is missing.
 TOOLS   := ip iptables iptables-save iptables-restore nft conntrack tcpdump ethtool tshark
 
-.PHONY: demo test lint typecheck pytest bench debs clean
+.PHONY: demo test lint typecheck pytest bench debs build clean
 
-$(STAMP): pyproject.toml
+# The venv and an editable install of kplab (pure: compiling is the separate, incremental step below).
+$(STAMP): pyproject.toml setup.py
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --upgrade pip 'setuptools>=77' wheel
+	KPLAB_PURE=1 $(BIN)/pip install -q --no-build-isolation -e '.[dev]'
 	touch $(STAMP)
+
+# The hot modules (kplab._native.HOT), compiled with mypyc next to their sources. The stamp depends on
+# their sources, so an edit is recompiled by the next make (mypyc and build_ext redo only what changed);
+# at run time kplab also checks the compiled modules against the sources (kplab/_native.py).
+# KPLAB_PURE=1 make ... removes them and runs pure Python.
+HOT_PY  := $(shell sed -n 's/^    "\(kplab\.[a-z_.]*\)",$$/\1/p' src/kplab/_native.py | tr . / | sed 's|^|src/|;s|$$|.py|')
+ifneq ($(filter-out 0,$(KPLAB_PURE)),)
+BUILD   := $(VENV)/.build-pure
+$(BUILD): $(STAMP)
+	@rm -f $(VENV)/.build-compiled
+	find src -name '*.so' -delete
+	@echo "kplab: KPLAB_PURE is set: pure Python"
+	touch $@
+else
+BUILD   := $(VENV)/.build-compiled
+$(BUILD): $(STAMP) setup.py src/kplab/_native.py $(HOT_PY)
+	@rm -f $(VENV)/.build-pure
+	$(BIN)/python setup.py -q build_ext --inplace -j 2
+	touch $@
+endif
+
+build: $(BUILD)
 
 debs:
 	@missing=""; for t in $(TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
@@ -24,23 +47,24 @@ debs:
 	  else echo "note: missing$$missing (run as root to install them; the kernel tests need them)"; fi; \
 	fi
 
-demo: $(STAMP)
+demo: $(BUILD)
 	$(BIN)/kplab demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench setup.py
+	$(BIN)/ruff format --check src tests bench setup.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) debs
+pytest: $(BUILD) debs
 	$(BIN)/pytest -n 2 -q
 
 test: lint typecheck pytest
 
-bench: $(STAMP) debs
+bench: $(BUILD) debs
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build src/kplab/_built.py
+	find src -name '*.so' -delete

@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from kplab import __version__
+from kplab import __version__, _native
 from kplab.errors import InputError
 
 # (module under kplab.cli, attribute): each attribute is a click command or group.
@@ -29,7 +29,7 @@ COMMANDS: list[tuple[str, str]] = [
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="kplab")
+@click.version_option(__version__, prog_name="kplab", message=f"%(prog)s %(version)s ({_native.kind()})")
 def cli() -> None:
     """kplab: Kubernetes Service networking (kube-proxy, conntrack, TCP), emulated and on the real kernel."""
 
