@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from kplab.errors import InputError
+from kplab.kubeproxy.docs import SafeLoader  # libyaml's when PyYAML has it
 
 
 class LineDict(dict[str, Any]):
@@ -23,7 +24,7 @@ class LineDict(dict[str, Any]):
         return self.key_lines.get(key, self.line)
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(SafeLoader):  # type: ignore[valid-type,misc]
     pass
 
 
