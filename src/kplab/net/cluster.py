@@ -5,8 +5,10 @@ it, as Calico-style CNIs route); every node has an uplink to a switch (the fabri
 by node address and pod CIDR. Each node runs the rules its kube-proxy version writes
 (`kplab.scenario.manifests.node_rules`, the same generator as `kplab rules --full-node`), a
 conntrack table with the node's kernel profile and sysctls, and the engine's seeded state.
-Servers listen on the backend pods; clients download through the Service VIP or, for the
-control case, straight from the backend pod IPs.
+Rules that are the same on several nodes (`manifests.shared_key`) are generated, parsed and compiled
+once and the compiled engine is shared (it is immutable; each node has its own `EngineState`), so a
+cluster costs services + nodes, not services x nodes. Servers listen on the backend pods; clients
+download through the Service VIP or, for the control case, straight from the backend pod IPs.
 """
 
 from __future__ import annotations
@@ -22,12 +24,12 @@ from kplab.net.link import Faults, Link
 from kplab.net.node import Node
 from kplab.net.pod import Pod
 from kplab.netfilter.conntrack import Conntrack, Sysctls, get_profile
-from kplab.netfilter.engine import compile_ruleset
+from kplab.netfilter.engine import Engine, compile_ruleset
 from kplab.netfilter.iptables_save import parse
 from kplab.netfilter.model import Rule, Ruleset
 from kplab.netfilter.state import EngineState
 from kplab.packet import ip, parse_cidr
-from kplab.scenario.manifests import cluster_objects, node_rules
+from kplab.scenario.manifests import cluster_objects, node_rules, shared_key
 from kplab.scenario.schema import LinkSpec, NodeSpec, Scenario
 from kplab.sim.rng import derive_rng
 from kplab.sim.scheduler import Scheduler
@@ -77,8 +79,7 @@ def node_ruleset(s: Scenario, spec: NodeSpec, objects: KubeObjects) -> Ruleset:
     return ruleset
 
 
-def _node(s: Scenario, spec: NodeSpec, sched: Scheduler, objects: KubeObjects) -> Node:
-    engine = compile_ruleset(node_ruleset(s, spec, objects))
+def _node(s: Scenario, spec: NodeSpec, sched: Scheduler, engine: Engine) -> Node:
     ct = Conntrack(
         profile=get_profile(s.node_kernel(spec), host_release=platform.release()),
         sysctls=Sysctls(),
@@ -99,8 +100,13 @@ def build(s: Scenario) -> EmulatedCluster:
     objects = cluster_objects(s)
     switch = Switch()
     cluster = EmulatedCluster(s, sched, {}, {}, switch)
+    engines: dict[tuple[str, int], Engine] = {}
     for spec in s.nodes:
-        node = cluster.nodes[spec.name] = _node(s, spec, sched, objects)
+        key = shared_key(s, spec)
+        engine = engines.get(key)
+        if engine is None:
+            engine = engines[key] = compile_ruleset(node_ruleset(s, spec, objects))
+        node = cluster.nodes[spec.name] = _node(s, spec, sched, engine)
         uplink = cluster.links[f"{spec.name}-fabric"] = _link(
             sched, s.seed, f"{spec.name}-fabric", s.fabric_link
         )

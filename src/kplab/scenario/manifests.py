@@ -1,17 +1,20 @@
 """A scenario's cluster as the Kubernetes objects kube-proxy reads.
 
 Services, their EndpointSlices (endpoints = the pods the selector picks, each with its node),
-the Nodes and a KubeProxyConfiguration (clusterCIDR for masquerade and KUBE-FORWARD): written as
-YAML text and read back through `kplab.kubeproxy`'s own loader, so the emulator and the lab build
-each node's rules exactly as `kplab rules` would from a user's manifests.
+the Nodes and a KubeProxyConfiguration (clusterCIDR for masquerade and KUBE-FORWARD). The emulator
+and the lab hand them to `kplab.kubeproxy.generate` as objects (`cluster_objects`, `proxy_config`);
+`manifest_text` writes the same objects as the YAML a user would give `kplab rules`, and a test holds
+the two equal (what kube-proxy's loader reads from the text is what `cluster_objects` builds).
 """
 
 from __future__ import annotations
 
 import yaml
 
-from kplab.kubeproxy import Cluster, GeneratedRules, Version, generate, load_manifest_text
-from kplab.scenario.schema import NodeSpec, Scenario
+from kplab.kubeproxy import Cluster, GeneratedRules, KubeProxyConfig, Version, generate
+from kplab.kubeproxy.ipaddr import parse_cidr
+from kplab.kubeproxy.objects import EndpointSlice, Node, Service, ServicePort, SliceEndpoint, SlicePort
+from kplab.scenario.schema import NodeSpec, PodSpec, Scenario
 
 BE_LIBERAL = "net.netfilter.nf_conntrack_tcp_be_liberal"
 
@@ -72,29 +75,70 @@ def manifest_text(scenario: Scenario) -> str:
     return yaml.safe_dump_all(objects(scenario), sort_keys=False)
 
 
+class _Selector:
+    """`Scenario.pods_matching` for many selectors: pods indexed by label, in scenario order."""
+
+    def __init__(self, pods: tuple[PodSpec, ...] | list[PodSpec]) -> None:
+        self.by_label: dict[tuple[str, str], list[PodSpec]] = {}
+        self.all = list(pods)
+        for pod in pods:
+            for item in pod.labels.items():
+                self.by_label.setdefault(item, []).append(pod)
+
+    def matching(self, selector: dict[str, str]) -> list[PodSpec]:
+        if not selector:
+            return list(self.all)
+        lists = [self.by_label.get(item, []) for item in selector.items()]
+        fewest = min(lists, key=len)
+        return [p for p in fewest if all(p.labels.get(k) == v for k, v in selector.items())]
+
+
 def cluster_objects(scenario: Scenario) -> Cluster:
-    return load_manifest_text(manifest_text(scenario), f"{scenario.source} (generated manifests)")
+    """The objects of `objects(scenario)`, built directly (no YAML text in between)."""
+    cluster = Cluster()
+    pods = _Selector(scenario.pods)
+    for svc in scenario.services:
+        cluster.services.append(
+            Service(
+                namespace=svc.namespace,
+                name=svc.name,
+                type="ClusterIP",
+                cluster_ips=(svc.cluster_ip,),
+                ports=(ServicePort(svc.port_name, svc.protocol, svc.port),),
+            )
+        )
+        endpoints = tuple(SliceEndpoint((p.ip,), node_name=p.node) for p in pods.matching(svc.selector))
+        port = SlicePort(svc.port_name, svc.protocol, svc.target_port)
+        cluster.slices.append(
+            EndpointSlice(svc.namespace, f"{svc.name}-1", svc.name, "IPv4", endpoints, (port,))
+        )
+    for node in scenario.nodes:
+        cluster.nodes.append(Node(node.name, (("InternalIP", node.ip),)))
+    return cluster
+
+
+def proxy_config(scenario: Scenario, node: NodeSpec) -> KubeProxyConfig:
+    """The node's KubeProxyConfiguration: iptables mode, its name, the cluster CIDR."""
+    return KubeProxyConfig(hostname_override=node.name, cluster_cidr=parse_cidr(scenario.cluster_cidr) or "")
+
+
+def shared_key(scenario: Scenario, node: NodeSpec) -> tuple[str, int]:
+    """What a node's kube-proxy rules depend on besides the cluster: nodes with equal keys hold equal
+    rules. A scenario's Services are ClusterIP with cluster-wide traffic policies and no NodePort, so
+    the node's name and addresses change nothing (they pick local endpoints and NodePort addresses);
+    only the kube-proxy version and the node's `nf_conntrack_tcp_be_liberal` do. A test holds every
+    node's own rules equal to the shared ones."""
+    return scenario.kube_proxy_version, scenario.node_sysctls(node).get(BE_LIBERAL, 0)
 
 
 def node_rules(scenario: Scenario, node: NodeSpec, cluster: Cluster | None = None) -> GeneratedRules:
     """The rules kube-proxy (the scenario's version) writes on `node`, with the jump rules a node
     holds outside kube-proxy's restore input (`--full-node`)."""
-    config_doc = {
-        "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
-        "kind": "KubeProxyConfiguration",
-        "mode": "iptables",
-        "hostnameOverride": node.name,
-        "clusterCIDR": scenario.cluster_cidr,
-    }
-    config = load_manifest_text(yaml.safe_dump(config_doc), f"{scenario.source} (kube-proxy config)").configs[
-        0
-    ]
-    sysctls = scenario.node_sysctls(node)
     return generate(
         cluster or cluster_objects(scenario),
-        config=config,
+        config=proxy_config(scenario, node),
         version=Version(scenario.kube_proxy_version),
-        sysctls={BE_LIBERAL: sysctls.get(BE_LIBERAL, 0)},
+        sysctls={BE_LIBERAL: shared_key(scenario, node)[1]},
         node_name=node.name,
         full_node=True,
     )
