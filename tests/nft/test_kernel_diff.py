@@ -55,7 +55,8 @@ def derived_probes(rs: NftRuleset) -> Iterator[tuple[int, int, int, int]]:
         dests.add(((dst & 0xFFFF0000) | 0xFFFE, 6, 80))  # unallocated in the same /16
     for src in SOURCES:
         for dst, proto, port in sorted(dests):
-            yield ip(src), dst, proto, port
+            if proto in (6, 17):  # the raw sender crafts TCP and UDP
+                yield ip(src), dst, proto, port
 
 
 def kplab_outcomes(engine: NftEngine, src: int, dst: int, proto: int, dport: int) -> set[tuple[str, str]]:
