@@ -307,3 +307,47 @@ def test_ipv6_tables_see_ipv6_packets_only() -> None:
     v4 = probe("10.0.0.1", "192.168.0.2", 80, node_ips=("192.168.0.2",))
     assert trace_nft(engine, v4).verdict == "ACCEPT"
     assert int(ipaddress.ip_address("fd00::5")) > 1 << 32
+
+
+NAT_OUT = """table ip out {
+\tchain post {
+\t\ttype nat hook postrouting priority srcnat; policy accept;
+\t\tip saddr 10.0.0.0/8 ip daddr 203.0.113.0/24 masquerade random
+\t\tip saddr 10.0.0.0/8 snat to 192.168.0.100:5000-5010
+\t}
+\tchain fwd {
+\t\ttype filter hook forward priority filter; policy accept;
+\t\tct status dnat ct direction original meta mark set 0x7
+\t\tct state new ct status snat drop
+\t}
+}
+"""
+
+
+def test_snat_masquerade_and_ct_status() -> None:
+    engine = compile_nft(parse_nft(NAT_OUT, "o.nft"))
+    masq = trace_nft(engine, probe("10.0.0.5", "203.0.113.9", 443, node_ips=("192.168.0.2",)))
+    assert (masq.verdict, masq.snat, masq.masquerade) == ("ACCEPT", "192.168.0.2:40000", True)
+    snat = trace_nft(engine, probe("10.0.0.5", "198.51.100.1", 443, node_ips=("192.168.0.2",)))
+    assert (snat.snat, snat.masquerade) == ("192.168.0.100:5000", False)
+    walk = NodeWalk(
+        engine,
+        None,
+        NodeNet.simple([ip("192.168.0.2")]),
+        StandInTracker("ESTABLISHED", status=0x20),
+        EngineState.seeded(0),
+    )
+    skb = Skb(in_iface="eth0")
+    assert walk.run(Packet(ip("10.0.0.5"), ip("10.9.9.9"), 6, 1, 80), skb, 0).verdict == "ACCEPT"
+    assert skb.mark == 7  # ct status dnat held
+    new_snat = NodeWalk(
+        engine,
+        None,
+        NodeNet.simple([ip("192.168.0.2")]),
+        StandInTracker("NEW", status=0x10),
+        EngineState.seeded(0),
+    )
+    assert (
+        new_snat.run(Packet(ip("10.0.0.5"), ip("10.9.9.9"), 6, 1, 80), Skb(in_iface="eth0"), 0).verdict
+        == "DROP"
+    )
