@@ -351,3 +351,18 @@ def test_snat_masquerade_and_ct_status() -> None:
         new_snat.run(Packet(ip("10.0.0.5"), ip("10.9.9.9"), 6, 1, 80), Skb(in_iface="eth0"), 0).verdict
         == "DROP"
     )
+
+
+def test_notrack_before_conntrack_makes_the_packet_untracked() -> None:
+    text = (
+        "table ip raw {\n chain pre {\n  type filter hook prerouting priority raw; policy accept;\n"
+        "  tcp dport 53 notrack\n }\n chain in {\n  type filter hook input priority 0; policy accept;\n"
+        "  ct state untracked drop\n }\n}\n"
+    )
+    engine = compile_nft(parse_nft(text, "raw.nft"))
+    assert (
+        trace_nft(engine, probe("10.0.0.1", "192.168.0.2", 53, node_ips=("192.168.0.2",))).verdict == "DROP"
+    )
+    assert (
+        trace_nft(engine, probe("10.0.0.1", "192.168.0.2", 54, node_ips=("192.168.0.2",))).verdict == "ACCEPT"
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kplab.errors import InputError
-from kplab.netfilter.ctview import CtView, Nat
+from kplab.netfilter.ctview import Nat
 from kplab.netfilter.nft.model import (
     AnonMap,
     AnonSet,
@@ -55,7 +55,6 @@ from kplab.netfilter.nft.ops import (
     CChain,
     CRule,
     CSet,
-    Ctx,
     Load,
     LoadBinop,
     LoadConcat,
@@ -81,6 +80,7 @@ from kplab.netfilter.nft.ops import (
     NatOp,
     NeverOp,
     NopOp,
+    NotrackOp,
     Op,
     RejectOp,
     SetMarkOp,
@@ -243,7 +243,7 @@ class _Table:
             timeout = stmt.timeout_s * 1_000_000_000 if stmt.timeout_s is not None else cset.timeout_ns
             return UpdateSetOp(self._load(stmt.key, rule), cset, timeout, stmt.op == "update")
         if isinstance(stmt, Notrack):
-            return _NotrackOp()
+            return NotrackOp()
         raise _Unknown(stmt.text)
 
     def _verdict_op(self, stmt: VerdictStmt, where: Rule | NSet) -> VerdictOp:
@@ -366,12 +366,6 @@ class _Table:
 
         for chain in self.chains.values():
             visit(chain, (chain.name,))
-
-
-class _NotrackOp(Op):
-    def run(self, c: Ctx) -> int:
-        c.skb.ct = CtView("UNTRACKED")
-        return -1
 
 
 def _add(cset: CSet, key: Key, data: object) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from kplab.netfilter.ctview import Nat
+from kplab.netfilter.ctview import CtView, Nat
 from kplab.netfilter.state import Env, Skb, Verdict
 from kplab.packet import Packet
 
@@ -444,6 +444,14 @@ class UpdateSetOp(Op):
 
 class NopOp(Op):
     def run(self, c: Ctx) -> int:
+        return NEXT
+
+
+class NotrackOp(Op):
+    """`notrack`: the packet gets the untracked pseudo-entry (conntrack then leaves it alone)."""
+
+    def run(self, c: Ctx) -> int:
+        c.skb.ct = CtView("UNTRACKED")
         return NEXT
 
 
