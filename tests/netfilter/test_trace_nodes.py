@@ -152,6 +152,10 @@ def test_ipvs_node_with_ipset_save() -> None:
     hit = [p["rule"] for p in out["path"] if p["table"] == "nat" and "KUBE-CLUSTER-IP" in p["rule"]]
     assert hit == ["-A KUBE-SERVICES -m set --match-set KUBE-CLUSTER-IP dst,dst -j ACCEPT"]
     assert any("IPVS mode" in w and "ipvs.save:" in w for w in out["warnings"])
+    nodeport = trace(*base, *sets, "--dst", "192.168.10.99:30080")
+    (warning,) = [w for w in nodeport["warnings"] if "NodePort" in w]
+    assert "ipvs.ipset: set KUBE-NODE-PORT-TCP" in warning and "--node-ip 192.168.10.99" in warning
+    assert not [w for w in trace(*base, *sets, "--dst", "192.168.10.99:30081")["warnings"] if "NodePort" in w]
     missing = trace(*base, *sets, "--dst", "10.96.0.99:53", "-p", "udp", "--in-iface", "cni0")
     assert not [p for p in missing["path"] if "KUBE-CLUSTER-IP dst,dst -j ACCEPT" in p["rule"]]
 

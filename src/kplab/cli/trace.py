@@ -203,7 +203,7 @@ def trace(
         report = trace_stateful(engine, probe, seed=seed, all_branches=all_branches)
     notes = (
         ipvs_warning(ruleset),
-        nodeport_warning(ruleset, net, probe.dst, probe.proto, probe.dport),
+        nodeport_warning(ruleset, net, probe.dst, probe.proto, probe.dport, sets),
         set_warning(sets, unknown),
     )
     report.warnings = manifest_notes + warnings + [w for w in notes if w]

@@ -47,6 +47,13 @@ class IpSets:
         self.used.add(name)
         return self._member(found, pkt, dirs, 0)
 
+    def has_port(self, name: str, proto: int, port: int) -> bool:
+        """Whether a port set (kube-proxy IPVS mode's KUBE-NODE-PORT-TCP...) holds `port`."""
+        found = self.sets.get(name)
+        if found is None or found.dims != ("port",):
+            return False
+        return any(_contains(e, [(port, proto)]) for e in found.members)
+
     def _member(self, s: IpSet, pkt: Packet, dirs: tuple[str, ...], depth: int) -> bool | None:
         if s.dims == ("set",):
             if depth > 8:

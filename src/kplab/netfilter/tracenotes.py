@@ -100,15 +100,22 @@ def _dport_rules(ruleset: Ruleset, proto: int, port: int) -> list[Rule]:
     return found
 
 
-def nodeport_warning(ruleset: Ruleset, node: NodeNet, dst: int, proto: int, dport: int) -> str | None:
-    """A warning when `dst` is not known as local but the dump has a NodePort rule for the port."""
+def nodeport_warning(
+    ruleset: Ruleset, node: NodeNet, dst: int, proto: int, dport: int, sets: IpSets | None = None
+) -> str | None:
+    """A warning when `dst` is not known as local but the dump has a NodePort rule for the port (or,
+    in IPVS mode, its KUBE-NODE-PORT-<PROTO> set holds it)."""
     if node.is_local(dst) or not dport:
         return None
     rules = _dport_rules(ruleset, proto, dport)
-    if not rules:
+    set_name = f"KUBE-NODE-PORT-{PROTO_NAMES.get(proto, '').upper()}"
+    if rules:
+        first = rules[0]
+        where = f"{first.source.file}:{first.source.line}" if first.source.line else first.chain
+    elif sets is not None and sets.has_port(set_name, proto, dport):
+        where = f"{sets.file}: set {set_name}"
+    else:
         return None
-    first = rules[0]
-    where = f"{first.source.file}:{first.source.line}" if first.source.line else first.chain
     name = PROTO_NAMES.get(proto, str(proto))
     return (
         f"{fmt_ip(dst)} is not an address of this node as kplab knows it, so the NodePort rule for {name} "
