@@ -210,3 +210,13 @@ def test_without_in_iface_the_packet_arrives_on_the_default_routes_interface() -
         next(str(s) for s in range(50) if trace(*args, "--seed", str(s))["dnat"] == "10.244.2.7:8080"),
     )
     assert remote["snat"] == "10.244.1.0:40000"  # KUBE-MARK-MASQ, out of flannel.1: its own address
+
+
+def test_each_branch_says_its_reason_in_text() -> None:
+    text = run(*FLANNEL, *FLANNEL_NET, "--src", "10.244.1.9", "--dst", "10.104.12.7:80", "--in-iface", "cni0",
+               "--all-branches")  # fmt: skip
+    branches = [line for line in text.splitlines() if line.startswith("  p=")]
+    assert [line.split("reason: ")[1] for line in branches] == [
+        "accepted: forwarded out of cni0",
+        "accepted: forwarded out of flannel.1",
+    ]

@@ -311,6 +311,7 @@ def render_text(report: TraceReport, branches: bool) -> str:
             lines.append(
                 f"  p={outcome.probability:.6f}  dnat={what}  verdict={outcome.verdict or '-'}"
                 f"  masquerade={'yes' if outcome.masquerade else 'no'}"
+                + (f"  reason: {outcome.reason}" if outcome.reason else "")
             )
     lines += [f"warning: {w}" for w in report.warnings]
     return "\n".join(lines)
