@@ -33,9 +33,10 @@ COMMIT
 IFACES = (("eth0", "10.0.0.2/24"), ("eth1", "10.1.0.2/24"))
 
 
-def emulated_source() -> str:
+def emulated_source(lo_global: str | None = None) -> str:
+    lo = {"lo": (ip("127.0.0.1"), ip(lo_global.split("/")[0]))} if lo_global else {}
     node = NodeNet(
-        {name: (ip(cidr.split("/")[0]),) for name, cidr in IFACES},
+        {**lo, **{name: (ip(cidr.split("/")[0]),) for name, cidr in IFACES}},
         [
             Route.parse("10.96.0.0/12", "eth0"),
             Route.parse("10.0.0.0/24", "eth0"),
@@ -62,13 +63,21 @@ def test_masquerade_source_falls_back_to_another_interface_like_inet_select_addr
     assert node.masquerade_source("lo") == ip("192.168.0.2")
     assert node.masquerade_source("eth0") == ip("192.168.0.2")
     assert NodeNet({"lo": (ip("127.0.0.1"),)}).masquerade_source("lo") is None
+    anycast = NodeNet({"lo": (ip("127.0.0.1"), ip("203.0.113.7")), "eth0": (ip("192.168.0.2"),)})
+    assert anycast.masquerade_source("lo") == ip("203.0.113.7")  # a global address on lo is lo's own
+    linklocal = NodeNet({"dummy0": (ip("169.254.7.1"),), "eth0": (ip("192.168.0.2"),)},
+                        scoped=frozenset({ip("169.254.7.1")}))  # fmt: skip  # `scope link`: never chosen
+    assert linklocal.masquerade_source("lo") == ip("192.168.0.2")
     assert node.primary("flannel.1") is None  # REDIRECT has no such fallback
 
 
 @pytest.mark.kernel
-def test_kernel_masquerade_out_lo_takes_the_node_address(lab: Lab) -> None:
+@pytest.mark.parametrize("lo_global", [None, "203.0.113.7/32"], ids=["plain-lo", "global-address-on-lo"])
+def test_kernel_masquerade_out_lo_takes_the_node_address(lab: Lab, lo_global: str | None) -> None:
     ns = lab.netns("masq")
     ns.run(["ip", "link", "set", "lo", "up"])
+    if lo_global is not None:
+        ns.run(["ip", "addr", "add", lo_global, "dev", "lo"])
     for name, cidr in IFACES:
         ns.run(["ip", "link", "add", name, "type", "veth", "peer", "name", f"{name}p"])
         ns.run(["ip", "addr", "add", cidr, "dev", name])
@@ -91,5 +100,6 @@ def test_kernel_masquerade_out_lo_takes_the_node_address(lab: Lab) -> None:
         finally:
             client.close()
             server.close()
-    assert peer[0] == "10.0.0.2"  # neither the client's own 10.1.0.2 nor 127.0.0.1
-    assert emulated_source() == peer[0]
+    expected = "10.0.0.2" if lo_global is None else lo_global.split("/")[0]
+    assert peer[0] == expected  # neither the client's own 10.1.0.2 nor 127.0.0.1
+    assert emulated_source(lo_global) == peer[0]

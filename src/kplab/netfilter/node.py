@@ -69,17 +69,16 @@ class NodeNet:
     def masquerade_source(self, iface: str | None) -> int | None:
         """The address MASQUERADE takes leaving `iface`: `inet_select_addr(out, nh, RT_SCOPE_UNIVERSE)`.
 
-        The interface's first address of universe scope; when it has none (always the case for
-        `lo`, whose 127.0.0.0/8 is host scope) the first universe-scope address of any interface
-        in interface order. So host -> ClusterIP -> a local endpoint (out `lo`) is SNATed to the
-        node address, never to 127.0.0.1. None when the node has no such address at all.
+        The interface's first address of universe scope; when it has none (the case for `lo`, whose
+        127.0.0.0/8 is host scope, unless a global address was added to it) the first
+        universe-scope address of any interface in device order. So host -> ClusterIP -> a local
+        endpoint (out `lo`) is SNATed to the node address, never to 127.0.0.1. None when the node
+        has no such address at all.
         """
-        for addr in self.addrs.get(iface or "", ()) if iface != "lo" else ():
+        for addr in self.addrs.get(iface or "", ()):
             if addr >> 24 != 127 and addr not in self.scoped:
                 return addr
-        for name, addrs in self.addrs.items():
-            if name == "lo":
-                continue
+        for addrs in self.addrs.values():  # device order: lo first (a global address there wins)
             for addr in addrs:
                 if addr >> 24 != 127 and addr not in self.scoped:
                     return addr
