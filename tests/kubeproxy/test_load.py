@@ -60,7 +60,7 @@ def run_cli(args: list[str]) -> subprocess.CompletedProcess[str]:
             ' {"type": "Foo"}}]}',
             "doc 1 items[0]: spec.type: 'Foo' is not one of",
         ),
-        ('{"kind": "Service", ', "doc 1: malformed JSON"),
+        ('{"kind": "Service", ', "not JSON"),
     ],
 )
 def test_bad_manifest_is_one_located_line_exit_2(tmp_path: Path, text: str, message: str) -> None:

@@ -12,6 +12,7 @@ import click
 from kplab.errors import InputError
 from kplab.netfilter.conntrack.profiles import Sysctls, get_profile
 from kplab.netfilter.conntrack.replay import ISN_ORIG, ISN_REPLY, Node, parse_sequence, replay
+from kplab.untrusted import read_text
 
 
 @click.group("ct")
@@ -20,7 +21,7 @@ def ct() -> None:
 
 
 @ct.command("replay")
-@click.argument("sequence", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("sequence", type=click.Path(path_type=Path))
 @click.option(
     "--kernel",
     type=click.Choice(["5.4", "6.1", "host"]),
@@ -70,11 +71,7 @@ def replay_cmd(
     "opts": {...}, "sack": [[l, r]]}; actions: {"action": "ct-delete"}, {"action": "advance",
     "seconds": S}. One JSON object is printed per input line, then {"stats": {...}}.
     """
-    try:
-        text = sequence.read_text()
-    except OSError as exc:
-        raise InputError(f"{sequence}: cannot read: {exc.strerror}") from None
-    steps = parse_sequence(text, str(sequence))
+    steps = parse_sequence(read_text(sequence), str(sequence))
     profile = get_profile(kernel, platform.release())
     settings = Sysctls()
     for item in sysctls:
@@ -84,7 +81,7 @@ def replay_cmd(
         settings.set(key, value)
     node = Node(profile, settings, drop_invalid=drop_invalid)
     for obj in replay(steps, node, isn_orig, isn_reply):
-        click.echo(json.dumps(obj) if output == "json" else _text(obj))
+        click.echo(json.dumps(obj, allow_nan=False) if output == "json" else _text(obj))
 
 
 def _text(obj: dict[str, Any]) -> str:

@@ -19,7 +19,7 @@ from kplab.repro.variants import FIXES, VARIANTS
 from kplab.scenario.load import builtin, load_file
 from kplab.scenario.schema import Scenario
 
-SCENARIO = click.option("-f", "--file", "scenario_file", type=click.Path(dir_okay=False), default=None,
+SCENARIO = click.option("-f", "--file", "scenario_file", type=click.Path(), default=None,
                         help="The scenario (default: the embedded seed scenario).")  # fmt: skip
 
 
@@ -61,7 +61,7 @@ def up(scenario_file: str | None) -> None:
         raise unavailable(exc) from None
     except LabInterrupted as exc:
         interrupted(exc)
-    click.echo(json.dumps(state, indent=2, sort_keys=True))
+    click.echo(json.dumps(state, allow_nan=False, indent=2, sort_keys=True))
 
 
 @lab.command()
@@ -105,7 +105,7 @@ def repro(scenario_file: str | None, fix: str | None, seed: int | None, pcap_dir
     except LabInterrupted as exc:
         interrupted(exc)
     if output == "json":
-        click.echo(json.dumps(result, indent=2, sort_keys=True))
+        click.echo(json.dumps(result, allow_nan=False, indent=2, sort_keys=True))
         return
     print_table(result)
     for note in next(iter(result["variants"].values()))["lab"]["notes"]:
@@ -164,7 +164,7 @@ def matrix_cmd(kernel_profile: str, cause_ids: tuple[str, ...], output: str) -> 
     if output == "json":
         payload = {"kernel": kernel_profile, "release": platform.release(), "mitigations": list(MITIGATIONS),
                    "cells": [c.as_json() for c in cells], "notes": notes}  # fmt: skip
-        click.echo(json.dumps(payload, indent=2, sort_keys=True))
+        click.echo(json.dumps(payload, allow_nan=False, indent=2, sort_keys=True))
         return
     click.echo(cell_markdown(cells), nl=False)
     for key, lines in notes.items():
@@ -196,7 +196,7 @@ def compare_matrix(cause_ids: tuple[str, ...], output: str) -> None:
     emulator = matrix(builtin("matrix"), causes, ("host",))
     result = report(lab_cells, emulator, notes)
     if output == "json":
-        click.echo(json.dumps(result, indent=2, sort_keys=True))
+        click.echo(json.dumps(result, allow_nan=False, indent=2, sort_keys=True))
     else:
         click.echo(f"{result['cells']} cells compared ({', '.join(result['fields'])})")
         for d in result["disagreements"]:

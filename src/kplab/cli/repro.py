@@ -17,6 +17,7 @@ from kplab.repro.run import run_variants
 from kplab.repro.variants import FIXES, VARIANTS
 from kplab.scenario.load import builtin, builtin_text, load_file
 from kplab.scenario.schema import Scenario
+from kplab.untrusted import read_text
 
 TITLES = {
     "as_is": "as is",
@@ -44,7 +45,7 @@ def load_scenario(file: str | None, seed: int | None) -> Scenario:
     "-f",
     "--file",
     "scenario_file",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     default=None,
     help="Run your own scenario instead of the embedded seed scenario.",
 )
@@ -75,7 +76,7 @@ def repro(scenario_file: str | None, seed: int, fix: str | None, show_scenario: 
     """Reproduce the intermittent connection reset of ClusterIP downloads, with the control case and
     both fixes, from the same workload and seed."""
     if show_scenario:
-        click.echo(Path(scenario_file).read_text() if scenario_file else builtin_text(), nl=False)
+        click.echo(read_text(scenario_file) if scenario_file else builtin_text(), nl=False)
         return
     scenario = load_scenario(scenario_file, seed)
     names = (FIXES[fix],) if fix else VARIANTS
@@ -93,7 +94,7 @@ def repro(scenario_file: str | None, seed: int, fix: str | None, show_scenario: 
             untold = f"nothing to explain: {exc}"
             result["explain"] = None
     if output == "json":
-        click.echo(json.dumps(result, indent=2, sort_keys=True))
+        click.echo(json.dumps(result, allow_nan=False, indent=2, sort_keys=True))
         return
     print_table(result)
     if story is not None:

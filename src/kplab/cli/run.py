@@ -18,7 +18,7 @@ from kplab.scenario.load import load_file
 
 
 @click.command()
-@click.argument("scenario_file", metavar="SCENARIO.yaml", type=click.Path(dir_okay=False))
+@click.argument("scenario_file", metavar="SCENARIO.yaml", type=click.Path())
 @click.option("--seed", type=int, default=None, help="Seed everything with N (default: the scenario's).")
 @click.option(
     "--pcap",
@@ -42,7 +42,7 @@ def run(scenario_file: str, seed: int | None, pcap_dir: Path | None, output: str
     else:
         _, result = run_scenario(scenario, pcap_dir=pcap_dir)
     if output == "json":
-        click.echo(json.dumps(result, indent=2, sort_keys=True))
+        click.echo(json.dumps(result, allow_nan=False, indent=2, sort_keys=True))
         return
     print_summary(result)
 

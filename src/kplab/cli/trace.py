@@ -11,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import click
 
@@ -31,6 +30,7 @@ from kplab.netfilter.tracer import (
     trace_stateless_report,
 )
 from kplab.packet import PROTO_NUMBERS, ip, parse_ipport
+from kplab.untrusted import read_text
 
 CT_STATES = ("NEW", "ESTABLISHED", "RELATED", "INVALID", "UNTRACKED")
 
@@ -39,11 +39,7 @@ def load_rules_for_trace(*, rules: str | None, lenient: bool) -> Ruleset:
     """The ruleset to trace. Raises InputError (one line) when it cannot be read or parsed."""
     if rules is None:
         raise InputError("trace: give --rules DUMP")
-    try:
-        text = Path(rules).read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{rules}: cannot read: {exc}") from None
-    return parse_dump(text, rules, lenient=lenient)
+    return parse_dump(read_text(rules), rules, lenient=lenient)
 
 
 def _address(option: str, text: str, *, port_required: bool) -> tuple[int, int | None]:
@@ -208,7 +204,7 @@ def trace(
     )
     report.warnings = manifest_notes + warnings + [w for w in notes if w]
     if output == "json":
-        click.echo(json.dumps(report.to_json(), indent=2))
+        click.echo(json.dumps(report.to_json(), allow_nan=False, indent=2))
     else:
         click.echo(render_text(report, all_branches or stateless))
 

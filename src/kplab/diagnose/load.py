@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sys
+import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from kplab.diagnose import capture, ctstats, kpconfig, nft, rules, sysctl
 from kplab.diagnose.flows import Cidr
@@ -12,6 +11,9 @@ from kplab.diagnose.inputs import Inputs
 from kplab.diagnose.kernel import parse_release
 from kplab.errors import InputError
 from kplab.packet import parse_cidr
+from kplab.untrusted import read_bytes, read_text
+
+MAX_INTERVAL_S = 366 * 86400  # a year: the two samples' counters are 32-bit and wrap anyway
 
 
 @dataclass(slots=True)
@@ -26,25 +28,6 @@ class Sources:
     pcaps: list[str] = field(default_factory=list)
     service_cidrs: list[str] = field(default_factory=list)
     pod_cidrs: list[str] = field(default_factory=list)
-
-
-def read_bytes(path: str) -> bytes:
-    if path == "-":
-        return sys.stdin.buffer.read()
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
-
-
-def read_text(path: str) -> str:
-    data = read_bytes(path)
-    name = "<stdin>" if path == "-" else path
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InputError(f"{name}:{line}: not UTF-8 text") from None
 
 
 def cidrs(texts: list[str], option: str) -> list[Cidr]:
@@ -68,9 +51,14 @@ def load(src: Sources) -> Inputs:
     if src.sysctl:
         inp.sysctls = sysctl.parse(read_text(src.sysctl), src.sysctl)
         inp.sysctl(sysctl.BE_LIBERAL), inp.sysctl(sysctl.LOOSE)  # bad values are bad input now, not later
+    if len(src.conntrack_stats) > 2:
+        raise InputError(
+            f"--conntrack-stats: give one sample, or two (before and after), not {len(src.conntrack_stats)}"
+        )
     inp.ct_samples = [ctstats.parse(read_text(p), p) for p in src.conntrack_stats]
-    if src.stats_interval_s is not None and src.stats_interval_s <= 0:
-        raise InputError("--stats-interval: must be a positive number of seconds")
+    interval = src.stats_interval_s
+    if interval is not None and not (math.isfinite(interval) and 0 < interval <= MAX_INTERVAL_S):
+        raise InputError(f"--stats-interval: expected seconds in (0, {MAX_INTERVAL_S}], got {interval}")
     inp.sample_interval_s = src.stats_interval_s
     if src.uname is not None:
         inp.kernel = parse_release(src.uname)

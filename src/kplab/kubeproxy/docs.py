@@ -5,17 +5,12 @@ Every problem becomes an `InputError` of the form `file:doc N: path: what is wro
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from kplab.errors import InputError
-
-# libyaml's parser when PyYAML has it: the same documents and marks (line numbers), several times faster.
-SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from kplab.untrusted import YAML_ERRORS, LimitedLoader, load_json, yaml_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +46,9 @@ def read_documents(text: str, file: str) -> Iterator[Doc]:
 
 def _raw_documents(text: str, file: str) -> Iterator[Doc]:
     if text.lstrip().startswith(("{", "[")):
-        try:
-            yield Doc(json.loads(text), file, 1, 1)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{file}:doc 1: malformed JSON at line {exc.lineno}: {exc.msg}") from None
+        yield Doc(load_json(text, file), file, 1, 1)
         return
-    loader = SafeLoader(text)
+    loader = LimitedLoader(text)  # libyaml's when PyYAML has it
     number = 1
     try:
         while loader.check_node():
@@ -65,11 +57,9 @@ def _raw_documents(text: str, file: str) -> Iterator[Doc]:
             data = loader.construct_document(node)
             yield Doc(data, file, number, node.start_mark.line + 1)
             number += 1
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InputError(f"{file}:doc {number}: malformed YAML{at}: {problem}") from None
+    except YAML_ERRORS as exc:
+        line, problem = yaml_problem(exc)
+        raise InputError(f"{file}:{line}: doc {number}: malformed YAML: {problem}") from None
     finally:
         loader.dispose()
 

@@ -7,7 +7,6 @@ Defaults are the API server's (type ClusterIP, protocol TCP, affinity timeout 10
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from kplab.errors import InputError
 from kplab.kubeproxy.docs import Doc, Fields, read_documents
@@ -27,16 +26,10 @@ from kplab.kubeproxy.objects import (
     SliceEndpoint,
     SlicePort,
 )
+from kplab.untrusted import read_text
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
-
-
-def read_text(path: str) -> str:
-    try:
-        return Path(path).read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read: {exc}") from None
 
 
 def load_manifests(paths: list[str]) -> Cluster:

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from kplab.errors import InputError
-from kplab.kubeproxy.docs import SafeLoader  # libyaml's when PyYAML has it
+from kplab.untrusted import YAML_ERRORS, LimitedLoader, yaml_problem
 
 
 class LineDict(dict[str, Any]):
@@ -24,7 +24,7 @@ class LineDict(dict[str, Any]):
         return self.key_lines.get(key, self.line)
 
 
-class _Loader(SafeLoader):  # type: ignore[valid-type,misc]
+class _Loader(LimitedLoader):
     pass
 
 
@@ -48,10 +48,7 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 def load(text: str, file: str) -> Any:
     """Parse one YAML document; a syntax error becomes `file:line: ...`."""
     try:
-        return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line = mark.line + 1 if mark is not None else 1
-        raise InputError(f"{file}:{line}: invalid YAML: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"{file}:1: invalid YAML: {exc}") from None
+        return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass, with limits
+    except YAML_ERRORS as exc:
+        line, problem = yaml_problem(exc)
+        raise InputError(f"{file}:{line}: invalid YAML: {problem}") from None
