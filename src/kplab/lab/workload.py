@@ -16,6 +16,7 @@ from typing import Any
 from kplab.lab.netns import Netns
 from kplab.lab.topology import LabCluster
 from kplab.scenario.schema import PodSpec
+from kplab.untrusted import path_inside
 
 APPS = [sys.executable, "-m", "kplab.lab.apps"]
 
@@ -109,7 +110,7 @@ class Workload:
         """tcpdump on every interface of every node (one pcap per node)."""
         directory.mkdir(parents=True, exist_ok=True)
         for name, node in self.cluster.nodes.items():
-            self.captures.append(_tcpdump(node, directory / f"{name}.pcap"))
+            self.captures.append(_tcpdump(node, path_inside(directory, f"{name}.pcap")))
         time.sleep(0.3)  # tcpdump opens its sockets asynchronously
 
     def stop(self) -> None:

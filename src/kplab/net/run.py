@@ -12,6 +12,7 @@ from kplab.net.cluster import EmulatedCluster, build
 from kplab.net.summary import summary
 from kplab.report.pcapng import PcapngWriter, capture_link
 from kplab.scenario.schema import Scenario
+from kplab.untrusted import path_inside
 
 SLICE_NS = 50_000_000  # progress is reported every 50 ms of simulated time
 
@@ -23,7 +24,7 @@ def capture_nodes(cluster: EmulatedCluster, directory: Path, stack: ExitStack) -
     directory.mkdir(parents=True, exist_ok=True)
     for name, node in cluster.nodes.items():
         node.annotate = True
-        writer = PcapngWriter(stack.enter_context((directory / f"{name}.pcapng").open("wb")))
+        writer = PcapngWriter(stack.enter_context(path_inside(directory, f"{name}.pcapng").open("wb")))
         capture_link(writer, cluster.links[f"{name}-fabric"], "a", f"{name}:eth0")
         for pod in cluster.pods.values():
             if pod.node == name:

@@ -11,13 +11,19 @@ from typing import Any
 import yaml
 
 from kplab.errors import InputError
+from kplab.kubeproxy import k8snames
 from kplab.netfilter.conntrack import Sysctls
 from kplab.packet.addr import ip, parse_cidr
+from kplab.scenario.limits import Limits, problems
 from kplab.scenario.schema import Faults, LinkSpec, NodeSpec, PodSpec, Scenario, ServiceSpec, Workload
 from kplab.scenario.units import duration_ns, rate_bps, size_bytes
 from kplab.scenario.yamlines import LineDict
 from kplab.scenario.yamlines import load as load_yaml
+from kplab.untrusted import read_text, shown
 
+SECOND = 1_000_000_000
+MAX_QUEUE_PACKETS = 1_000_000
+MAX_RCVBUF = 2**31 - 1  # the kernel's int (net.core.rmem_max)
 KERNELS = ("5.4", "6.1", "host")
 KUBE_PROXY_VERSIONS = ("1.14", "1.15", "current")
 _LINK = LinkSpec()
@@ -46,7 +52,7 @@ class _Reader:
         except InputError:
             raise
         except (ValueError, TypeError, KeyError) as exc:
-            raise self.error(key, str(exc).strip("'\"")) from None
+            raise self.error(key, str(exc.args[0]) if exc.args else type(exc).__name__) from None
 
     def sub(self, key: str) -> _Reader | None:
         self.used.add(key)
@@ -71,20 +77,59 @@ class _Reader:
 
 def _int(v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int):
-        raise ValueError(f"expected an integer, got {v!r}")
+        raise ValueError(f"expected an integer, got {shown(v)}")
     return v
 
 
+def _int_in(low: int, high: int) -> Callable[[Any], int]:
+    def convert(v: Any) -> int:
+        number = _int(v)
+        if not low <= number <= high:
+            raise ValueError(f"expected an integer in {low}..{high}, got {shown(number)}")
+        return number
+
+    return convert
+
+
+def _at_least(low: int, convert: Callable[[Any], int], what: str) -> Callable[[Any], int]:
+    def checked(v: Any) -> int:
+        number = convert(v)
+        if number < low:
+            raise ValueError(f"{what}, got {shown(v)}")
+        return number
+
+    return checked
+
+
+_port = _int_in(1, 65535)  # a Service's port and targetPort (0 is "unset" in Kubernetes)
+_seed = _int_in(0, 2**64 - 1)
+
+
 def _share(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1:
-        raise ValueError(f"expected a probability between 0 and 1, got {v!r}")
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1:  # (refuses NaN)
+        raise ValueError(f"expected a probability between 0 and 1, got {shown(v)}")
     return float(v)
 
 
 def _str(v: Any) -> str:
     if not isinstance(v, str) or not v:
-        raise ValueError(f"expected a string, got {v!r}")
+        raise ValueError(f"expected a string, got {shown(v)}")
     return v
+
+
+def _name(check: Callable[[str], str | None]) -> Callable[[Any], str]:
+    """A Kubernetes name, checked as the API server checks that kind's names."""
+
+    def convert(v: Any) -> str:
+        problem = check(_str(v))
+        if problem is not None:
+            raise ValueError(problem)
+        return str(v)
+
+    return convert
+
+
+_subdomain = _name(k8snames.dns1123_subdomain)  # pods, nodes (also file names: DIR/<node>.pcapng)
 
 
 def _ipv4(v: Any) -> str:
@@ -100,13 +145,19 @@ def _cidr(v: Any) -> str:
 def _labels(v: Any) -> dict[str, str]:
     if not isinstance(v, dict) or not all(isinstance(x, str) for x in v):
         raise ValueError("expected a mapping of labels")
+    for key, value in v.items():
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise ValueError(f"label {shown(key)}: expected a string, got {shown(value)}")
+        problem = k8snames.label_key(key) or k8snames.label_value(str(value))
+        if problem is not None:
+            raise ValueError(problem)
     return {k: str(x) for k, x in v.items()}
 
 
 def _sysctls(v: Any) -> dict[str, int]:
     if not isinstance(v, dict):
         raise ValueError("expected a mapping of sysctl: integer")
-    result = {str(k): _int(x) for k, x in v.items()}
+    result = {str(k)[:100]: _int(x) for k, x in v.items()}
     for key, value in result.items():
         try:  # the node's conntrack must know it (net.netfilter.nf_conntrack_*)
             Sysctls().set(key, str(value))
@@ -117,9 +168,9 @@ def _sysctls(v: Any) -> dict[str, int]:
 
 def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
     def convert(v: Any) -> str:
-        text = str(v)
+        text = str(v) if isinstance(v, str | int | float) else ""
         if text not in options:
-            raise ValueError(f"expected one of {', '.join(options)}, got {v!r}")
+            raise ValueError(f"expected one of {', '.join(options)}, got {shown(v)}")
         return text
 
     return convert
@@ -143,9 +194,9 @@ def _link(r: _Reader | None) -> LinkSpec:
     if r is None:
         return LinkSpec()
     spec = LinkSpec(
-        rate_bps=r.get("rate", rate_bps, _LINK.rate_bps),
+        rate_bps=r.get("rate", _at_least(1, rate_bps, "a link needs a rate above 0"), _LINK.rate_bps),
         delay_ns=r.get("delay", duration_ns, _LINK.delay_ns),
-        queue_packets=r.get("queue", _int, _LINK.queue_packets),
+        queue_packets=r.get("queue", _int_in(1, MAX_QUEUE_PACKETS), _LINK.queue_packets),
         faults=_faults(r.sub("faults")),
     )
     r.done()
@@ -154,7 +205,7 @@ def _link(r: _Reader | None) -> LinkSpec:
 
 def _node(r: _Reader) -> NodeSpec:
     node = NodeSpec(
-        name=r.get("name", _str),
+        name=r.get("name", _subdomain),
         ip=r.get("ip", _ipv4),
         pod_cidr=r.get("pod_cidr", _cidr),
         kernel=r.get("kernel", _choice(KERNELS), None),
@@ -166,8 +217,8 @@ def _node(r: _Reader) -> NodeSpec:
 
 def _pod(r: _Reader) -> PodSpec:
     pod = PodSpec(
-        name=r.get("name", _str),
-        node=r.get("node", _str),
+        name=r.get("name", _subdomain),
+        node=r.get("node", _subdomain),
         ip=r.get("ip", _ipv4),
         labels=r.get("labels", _labels, {}),
     )
@@ -176,22 +227,22 @@ def _pod(r: _Reader) -> PodSpec:
 
 
 def _external(r: _Reader) -> PodSpec:
-    name, addr = r.get("name", _str), r.get("ip", _ipv4)
+    name, addr = r.get("name", _subdomain), r.get("ip", _ipv4)
     host = PodSpec(name=name, node="", ip=addr, labels=r.get("labels", _labels, {}))
     r.done()
     return host
 
 
 def _service(r: _Reader) -> ServiceSpec:
-    port = r.get("port", _int)
+    port = r.get("port", _port)
     svc = ServiceSpec(
-        namespace=r.get("namespace", _str, "default"),
-        name=r.get("name", _str),
+        namespace=r.get("namespace", _name(k8snames.dns1123_label), "default"),
+        name=r.get("name", _name(k8snames.dns1035_label)),
         cluster_ip=r.get("cluster_ip", _ipv4),
         port=port,
-        target_port=r.get("target_port", _int, port),
+        target_port=r.get("target_port", _port, port),
         selector=r.get("selector", _labels),
-        port_name=r.get("port_name", str, "http"),
+        port_name=r.get("port_name", _name(k8snames.dns1123_label), "http"),
         protocol=r.get("protocol", _choice(("TCP", "UDP", "SCTP")), "TCP"),
     )
     r.done()
@@ -204,10 +255,10 @@ def _workload(r: _Reader) -> Workload:
         client_selector=r.get("client_selector", _labels),
         service=r.get("service", _str),
         target=r.get("target", _choice(("service", "pod")), "service"),
-        file_bytes=r.get("file_size", size_bytes, 10_000_000),
-        request_bytes=r.get("request_size", size_bytes, 100),
-        parallel=r.get("parallel", _int, 1),
-        downloads=r.get("downloads", _int, 1),
+        file_bytes=r.get("file_size", _at_least(1, size_bytes, "a file needs at least 1 byte"), 10_000_000),
+        request_bytes=r.get("request_size", _at_least(1, size_bytes, "a request needs at least 1 byte"), 100),
+        parallel=r.get("parallel", _int_in(1, 10**9), 1),
+        downloads=r.get("downloads", _int_in(1, 10**9), 1),
         read_rate_bps=r.get("read_rate", rate_bps, 0),
         start_spread_ns=r.get("start_spread", duration_ns, 1_000_000_000),
     )
@@ -225,8 +276,10 @@ def parse(text: str, file: str) -> Scenario:
     tcp = r.sub("tcp")
     scenario = Scenario(
         name=r.get("name", _str),
-        seed=r.get("seed", _int, 1),
-        duration_ns=r.get("duration", duration_ns, 60_000_000_000),
+        seed=r.get("seed", _seed, 1),
+        duration_ns=r.get(
+            "duration", _at_least(1, duration_ns, "a scenario needs a duration above 0"), 60 * SECOND
+        ),
         kernel=r.get("kernel", _choice(KERNELS), "5.4"),
         kube_proxy_version=r.get("kube_proxy_version", _choice(KUBE_PROXY_VERSIONS), "1.14"),
         cluster_cidr=r.get("cluster_cidr", _cidr, "10.0.0.0/16"),
@@ -234,20 +287,68 @@ def parse(text: str, file: str) -> Scenario:
         nodes=tuple(_node(n) for n in r.items("nodes")),
         pods=tuple(_pod(p) for p in r.items("pods")),
         externals=tuple(_external(h) for h in r.items("externals")),
-        tcp_rcvbuf_bytes=tcp.get("rcvbuf", size_bytes, 0) if tcp else 0,
+        tcp_rcvbuf_bytes=tcp.get("rcvbuf", _at_most(MAX_RCVBUF, size_bytes), 0) if tcp else 0,
         services=tuple(_service(s) for s in r.items("services")),
         pod_link=_link(links.sub("pod") if links else None),
         fabric_link=_link(links.sub("fabric") if links else None),
         workload=_workload(workload_reader),
         source=file,
     )
+    limits = _limits(r.sub("limits"))
     if links:
         links.done()
     if tcp:
         tcp.done()
     r.done()
+    _check_unique(scenario, data, file)
     _check_references(scenario, data, file)
+    _check_limits(scenario, limits, data, file)
     return scenario
+
+
+def _at_most(high: int, convert: Callable[[Any], int]) -> Callable[[Any], int]:
+    def checked(v: Any) -> int:
+        number = convert(v)
+        if number > high:
+            raise ValueError(f"{shown(v)} is more than {high}")
+        return number
+
+    return checked
+
+
+def _limits(r: _Reader | None) -> Limits:
+    if r is None:
+        return Limits()
+    d = Limits()
+    positive = _at_least(1, _int, "expected a positive integer")
+    limits = Limits(
+        hosts=r.get("hosts", positive, d.hosts),
+        connections=r.get("connections", positive, d.connections),
+        transfer_bytes=r.get("transfer", _at_least(1, size_bytes, "expected a size"), d.transfer_bytes),
+        duration_ns=r.get("duration", _at_least(1, duration_ns, "expected a duration"), d.duration_ns),
+    )
+    r.done()
+    return limits
+
+
+def _check_unique(s: Scenario, data: LineDict, file: str) -> None:
+    """Names and addresses are keys: a second pod of the same name would silently replace the first."""
+    for key, what, values in (
+        ("nodes", "node name", [n.name for n in s.nodes]),
+        ("pods", "pod or external host name", [p.name for p in (*s.pods, *s.externals)]),
+        ("pods", "address", [*(n.ip for n in s.nodes), *(p.ip for p in (*s.pods, *s.externals))]),
+        ("services", "service", [f"{v.namespace}/{v.name}" for v in s.services]),
+    ):
+        seen: set[str] = set()
+        for value in values:
+            if value in seen:
+                raise InputError(f"{file}:{data.line_of(key)}: {key}: {what} {value} appears twice")
+            seen.add(value)
+
+
+def _check_limits(s: Scenario, limits: Limits, data: LineDict, file: str) -> None:
+    for key, problem in problems(s, limits):
+        raise InputError(f"{file}:{data.line_of(key)}: {key}: {problem}")
 
 
 def _check_references(s: Scenario, data: LineDict, file: str) -> None:
@@ -274,12 +375,7 @@ def _check_references(s: Scenario, data: LineDict, file: str) -> None:
 
 
 def load_file(path: str | Path) -> Scenario:
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        raise InputError(f"{p}:0: cannot read scenario: {exc.strerror}") from None
-    return parse(text, str(p))
+    return parse(read_text(path), str(path))
 
 
 def builtin_text(name: str = "seed") -> str:

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, fields, replace
 
 from kplab.errors import InputError
+from kplab.untrusted import shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +156,12 @@ class Sysctls:
         try:
             number = int(value)
         except ValueError:
-            raise InputError(f"sysctl {key} wants an integer, got {value!r}") from None
+            raise InputError(f"sysctl {key} wants an integer, got {value[:40]!r}") from None
+        low, high = sysctl_range(short)
+        if not low <= number <= high:
+            raise InputError(
+                f"sysctl {key}: {shown(number)} is outside what the kernel accepts, {low}..{high}"
+            )
         setattr(self, short, number)
 
     def tcp_timeouts_ns(self) -> tuple[int, ...]:
@@ -178,5 +184,28 @@ class Sysctls:
 
 
 _SYSCTL_NAMES = frozenset(f.name for f in fields(Sysctls))
+
+# What each sysctl's handler accepts (net/netfilter/nf_conntrack_standalone.c, checked by writing
+# them in a namespace on 6.18): the switches are u8 0..1, max_retrans a u8 0..255, nf_conntrack_max
+# an int 0..INT_MAX (0: no limit). Timeouts are proc_dointvec_jiffies, which refuses seconds above
+# INT_MAX/HZ: 2147483 with HZ=1000 is what every kernel accepts. It takes negative seconds too,
+# which mean nothing; kplab refuses them.
+_SWITCHES = frozenset({"nf_conntrack_checksum", "nf_conntrack_acct", "nf_conntrack_tcp_loose",
+                       "nf_conntrack_tcp_be_liberal", "nf_conntrack_tcp_ignore_invalid_rst"})  # fmt: skip
+INT_MAX = 2**31 - 1
+TIMEOUT_MAX_S = INT_MAX // 1000
+
+
+def sysctl_range(short: str) -> tuple[int, int]:
+    """(min, max) the kernel accepts for `nf_conntrack_...` (the name without `net.netfilter.`)."""
+    if short in _SWITCHES:
+        return 0, 1
+    if short == "nf_conntrack_tcp_max_retrans":
+        return 0, 255
+    if short == "nf_conntrack_max":
+        return 0, INT_MAX
+    return 0, TIMEOUT_MAX_S
+
+
 TIMEOUT_RETRANS = 10  # index into tcp_timeouts_ns()
 TIMEOUT_UNACK = 11

@@ -244,7 +244,8 @@ class Conntrack:
 
     def _new(self, pkt: Packet, key: int, hook: str, now_ns: int) -> CtResult:
         """`init_conntrack`: make room (early_drop), then the protocol's `new` decides."""
-        if len(self._table) // 2 + 1 > self.sysctls.nf_conntrack_max and not self._early_drop(now_ns):
+        limit = self.sysctls.nf_conntrack_max  # 0: no limit, as in the kernel
+        if limit and len(self._table) // 2 + 1 > limit and not self._early_drop(now_ns):
             self.stats.drop += 1
             return CtResult(INVALID, reason=TABLE_FULL, verdict=DROP)
         proto = pkt.proto
