@@ -1,17 +1,12 @@
-"""The `kplab` command. One short module per subcommand, registered in `COMMANDS`.
-
-Bad input (`InputError`) becomes one line on stderr and exit code 2, never a traceback.
-"""
+"""The `kplab` click group: one short module per subcommand, registered in `COMMANDS`."""
 
 from __future__ import annotations
 
 import importlib
-import sys
 
 import click
 
 from kplab import __version__, _native
-from kplab.errors import InputError
 
 # (module under kplab.cli, attribute): each attribute is a click command or group.
 COMMANDS: list[tuple[str, str]] = [
@@ -41,19 +36,3 @@ def _register() -> None:
 
 
 _register()
-
-
-def main() -> None:
-    try:
-        cli.main(standalone_mode=False)
-    except InputError as exc:
-        click.echo(f"kplab: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("kplab: aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)

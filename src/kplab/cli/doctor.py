@@ -104,8 +104,8 @@ def doctor(
         raise InputError("--live reads this host: give either --live or input files, not both")
     if not live and not given:
         raise InputError("nothing to diagnose: give input files (see `kplab doctor collect`) or --live")
-    if live_interval < 0:
-        raise InputError("--live-interval: must not be negative")
+    if not 0 <= live_interval <= 3600:  # (also refuses nan)
+        raise InputError(f"--live-interval: expected seconds in [0, 3600], got {live_interval}")
     inputs = gather(live_interval) if live else load(sources)
     report = diagnose(inputs)
     if output == "json":

@@ -52,7 +52,7 @@ def matrix_cmd(
             "causes": [{"id": c.id, "title": c.title, "loose": c.loose} for c in rows],
             "cells": [c.as_json() for c in cells],
         }
-        click.echo(json.dumps(payload, indent=2, sort_keys=True))
+        click.echo(json.dumps(payload, allow_nan=False, indent=2, sort_keys=True))
     elif output == "markdown":
         click.echo(to_markdown(cells), nl=False)
     else:

@@ -14,7 +14,7 @@ STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INF
 
 
 def to_json(report: Report) -> str:
-    return json.dumps(report.as_json(), indent=2, sort_keys=False) + "\n"
+    return json.dumps(report.as_json(), allow_nan=False, indent=2, sort_keys=False) + "\n"
 
 
 def to_console(report: Report, console: Console) -> None:

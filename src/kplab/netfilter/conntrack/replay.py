@@ -8,7 +8,6 @@ The same parsed steps drive the real-kernel differential test (tests/conntrack/)
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ from kplab.netfilter.conntrack.table import INVALID, Conntrack, CtResult
 from kplab.netfilter.conntrack.tcp_table import TcpState
 from kplab.netfilter.ctview import FiveTuple, Nat
 from kplab.packet import TCP, Packet, flags_from_str, fmt_ipport, ip
+from kplab.untrusted import load_json, shown
 
 CLIENT = ip("10.0.0.2")
 VIP = ip("192.168.0.2")
@@ -30,6 +30,7 @@ ISN_ORIG = 1_000_000
 ISN_REPLY = 3_000_000_000
 M = 0xFFFFFFFF
 START_NS = 1_000 * S
+MAX_ADVANCE_S = 10_000_000  # 115 days: beyond every conntrack timeout
 
 _PACKET_KEYS = {"dir", "flags", "seq", "ack", "win", "len", "opts", "sack"}
 _OPT_KEYS = {"mss", "wscale", "sackok"}
@@ -68,8 +69,12 @@ def _err(where: str, message: str) -> InputError:
 def _int(obj: dict[str, Any], key: str, where: str, low: int, high: int, default: int | None = None) -> int:
     value = obj.get(key, default)
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise _err(where, f"{key!r} must be an integer in {low}..{high}, got {value!r}")
+        raise _err(where, f"{key!r} must be an integer in {low}..{high}, got {shown(value)}")
     return value
+
+
+def _u32(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= M
 
 
 def parse_line(obj: Any, where: str) -> Step:
@@ -81,13 +86,17 @@ def parse_line(obj: Any, where: str) -> Step:
             return Action("ct-delete")
         if obj["action"] == "advance":
             seconds = obj.get("seconds")
-            if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
-                raise _err(where, "advance needs a non-negative number of 'seconds'")
+            if (
+                not isinstance(seconds, int | float)
+                or isinstance(seconds, bool)
+                or not 0 <= seconds <= MAX_ADVANCE_S  # (refuses NaN too)
+            ):
+                raise _err(where, f"advance needs 'seconds' in 0..{MAX_ADVANCE_S}, got {shown(seconds)}")
             return Action("advance", float(seconds))
-        raise _err(where, f"unknown action {obj['action']!r} (ct-delete, advance)")
+        raise _err(where, f"unknown action {shown(obj['action'])} (ct-delete, advance)")
     unknown = set(obj) - _PACKET_KEYS
     if unknown:
-        raise _err(where, f"unknown key(s) {sorted(unknown)}")
+        raise _err(where, f"unknown key(s) {shown(sorted(unknown))}")
     if obj.get("dir") not in ("orig", "reply"):
         raise _err(where, '\'dir\' must be "orig" or "reply"')
     try:
@@ -97,11 +106,16 @@ def parse_line(obj: Any, where: str) -> Step:
     opts = obj.get("opts", {})
     if not isinstance(opts, dict) or set(opts) - _OPT_KEYS:
         raise _err(where, "'opts' must be an object with mss, wscale, sackok")
+    sackok = opts.get("sackok", False)
+    if not isinstance(sackok, bool):
+        raise _err(where, f"'sackok' must be true or false, got {shown(sackok)}")
     sack = obj.get("sack", [])
-    if not isinstance(sack, list) or not all(
-        isinstance(b, list) and len(b) == 2 and all(isinstance(x, int) for x in b) for b in sack
+    if (
+        not isinstance(sack, list)
+        or len(sack) > 4
+        or not all(isinstance(b, list) and len(b) == 2 and all(_u32(x) for x in b) for b in sack)
     ):
-        raise _err(where, "'sack' must be a list of [left, right] pairs")
+        raise _err(where, "'sack' must be a list of at most 4 [left, right] pairs of 32-bit numbers")
     return Segment(
         dir=obj["dir"],
         flags=flags,
@@ -111,7 +125,7 @@ def parse_line(obj: Any, where: str) -> Step:
         len=_int(obj, "len", where, 0, 65535, 0),
         mss=_int(opts, "mss", where, 0, 65535) if "mss" in opts else None,
         wscale=_int(opts, "wscale", where, 0, 255) if "wscale" in opts else None,
-        sackok=bool(opts.get("sackok", False)),
+        sackok=sackok,
         sack=tuple((b[0], b[1]) for b in sack),
     )
 
@@ -121,10 +135,7 @@ def parse_sequence(text: str, filename: str) -> list[Step]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise located(filename, number, f"not JSON: {exc.msg}") from None
+        obj = load_json(line, filename, number)
         steps.append(parse_line(obj, f"{filename}|{number}"))
     return steps
 
