@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from kplab.errors import InputError
+from kplab.untrusted import YAML_ERRORS, LimitedLoader, shown, yaml_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,12 +32,10 @@ class KubeProxySettings:
 
 def parse(text: str, file: str) -> KubeProxySettings:
     try:
-        docs = [d for d in yaml.safe_load_all(text)]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InputError(f"{file}:{line}: not YAML: {' '.join(problem.split())}") from None
+        docs = list(yaml.load_all(text, Loader=LimitedLoader))
+    except YAML_ERRORS as exc:
+        line, problem = yaml_problem(exc)
+        raise InputError(f"{file}:{line}: not YAML: {problem}") from None
     for number, doc in enumerate(docs, start=1):
         config = _config_of(doc, file, number)
         if config is not None:
@@ -52,8 +51,8 @@ def _config_of(doc: Any, file: str, number: int) -> dict[str, Any] | None:
     data = doc.get("data")
     if doc.get("kind") == "ConfigMap" and isinstance(data, dict) and isinstance(data.get("config.conf"), str):
         try:
-            inner = yaml.safe_load(data["config.conf"])
-        except yaml.YAMLError:
+            inner = yaml.load(data["config.conf"], Loader=LimitedLoader)
+        except YAML_ERRORS:
             raise InputError(f"{file}:doc {number}: data.config.conf is not YAML") from None
         if isinstance(inner, dict) and inner.get("kind") == "KubeProxyConfiguration":
             return inner
@@ -63,7 +62,7 @@ def _config_of(doc: Any, file: str, number: int) -> dict[str, Any] | None:
 def _settings(config: dict[str, Any], file: str, number: int) -> KubeProxySettings:
     mode = config.get("mode") or ""
     if not isinstance(mode, str) or mode not in ("", "iptables", "ipvs", "nftables", "kernelspace"):
-        raise InputError(f"{file}:doc {number}: mode: expected iptables, ipvs or nftables, got {mode!r}")
+        raise InputError(f"{file}:doc {number}: mode: expected iptables, ipvs or nftables, got {shown(mode)}")
     conntrack = config.get("conntrack") or {}
     if not isinstance(conntrack, dict):
         raise InputError(f"{file}:doc {number}: conntrack: expected a mapping")

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from kplab.errors import located
+from kplab.untrusted import shown
 
 _KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/*:]*$")
 
@@ -50,7 +51,7 @@ class Sysctls:
             return None
         text = self.values[name].strip()
         if not re.fullmatch(r"-?[0-9]+", text):
-            raise located(self.file, self.lines[name], f"{name}: expected an integer, got {text!r}")
+            raise located(self.file, self.lines[name], f"{name}: expected an integer, got {shown(text)}")
         return int(text)
 
     def where(self, key: str) -> str:

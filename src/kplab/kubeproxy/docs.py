@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kplab.errors import InputError
-from kplab.untrusted import YAML_ERRORS, LimitedLoader, load_json, yaml_problem
+from kplab.untrusted import YAML_ERRORS, LimitedLoader, load_json, shown, yaml_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +105,7 @@ class Fields:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.doc.error(self._p(key), f"expected an integer, got {_kind(value)} {value!r}")
+            raise self.doc.error(self._p(key), f"expected an integer, got {_kind(value)} {shown(value)}")
         if not lo <= value <= hi:
             raise self.doc.error(self._p(key), f"{value} is out of range {lo}..{hi}")
         return value
@@ -115,7 +115,7 @@ class Fields:
         if value is None:
             return default
         if not isinstance(value, bool):
-            raise self.doc.error(self._p(key), f"expected true or false, got {_kind(value)} {value!r}")
+            raise self.doc.error(self._p(key), f"expected true or false, got {_kind(value)} {shown(value)}")
         return value
 
     def items(self, key: str) -> list[tuple[str, Any]]:
@@ -141,5 +141,5 @@ class Fields:
     def choice(self, key: str, allowed: tuple[str, ...], default: str) -> str:
         value = self.string(key, default) or default
         if value not in allowed:
-            raise self.doc.error(self._p(key), f"{value!r} is not one of {', '.join(allowed)}")
+            raise self.doc.error(self._p(key), f"{shown(value)} is not one of {', '.join(allowed)}")
         return value

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from kplab.errors import InputError
+from kplab.kubeproxy import k8snames
 from kplab.kubeproxy.docs import Doc, Fields, read_documents
 from kplab.kubeproxy.ipaddr import parse_cidr, parse_ip
 from kplab.kubeproxy.objects import (
@@ -26,9 +27,10 @@ from kplab.kubeproxy.objects import (
     SliceEndpoint,
     SlicePort,
 )
-from kplab.untrusted import read_text
+from kplab.untrusted import read_text, shown
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
+NameCheck = Callable[[str], str | None]
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
 
@@ -58,7 +60,7 @@ def load_manifest_text(text: str, file: str) -> Cluster:
             cluster.configs.append(config_from(doc, top, cluster.notes))
         else:
             cluster.notes.append(
-                f"{doc.where()}: skipped kind {kind or '(none)'!r}: kube-proxy does not read it"
+                f"{doc.where()}: skipped kind {shown(kind) if kind else '(none)'}: kube-proxy ignores it"
             )
     return cluster
 
@@ -70,24 +72,31 @@ def _origin(doc: Doc) -> Origin:
 def _ip(doc: Doc, path: str, value: str) -> str:
     ip = parse_ip(value)
     if ip is None:
-        raise doc.error(path, f"{value!r} is not an IP address")
+        raise doc.error(path, f"{shown(value)} is not an IP address")
     return ip
 
 
 def _cidr(doc: Doc, path: str, value: str) -> str:
     cidr = parse_cidr(value)
     if cidr is None:
-        raise doc.error(path, f"{value!r} is not a CIDR")
+        raise doc.error(path, f"{shown(value)} is not a CIDR")
     return cidr
 
 
-def _meta(top: Fields) -> tuple[str, str]:
+def _meta(top: Fields, check: NameCheck = k8snames.dns1123_subdomain) -> tuple[str, str]:
+    """(namespace, name), each checked as the API server checks them for this kind."""
     meta = top.sub("metadata")
-    return meta.string("namespace", "default") or "default", meta.string("name", required=True)
+    namespace = meta.string("namespace", "default") or "default"
+    name = meta.string("name", required=True)
+    for key, value, rule in (("namespace", namespace, k8snames.dns1123_label), ("name", name, check)):
+        problem = rule(value)
+        if problem is not None:
+            raise top.doc.error(f"metadata.{key}", problem)
+    return namespace, name
 
 
 def _service(doc: Doc, top: Fields) -> Service:
-    namespace, name = _meta(top)
+    namespace, name = _meta(top, k8snames.dns1035_label)
     spec = top.sub("spec")
     stype = spec.choice("type", ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"), "ClusterIP")
     cluster_ips = spec.strings("clusterIPs") or (
@@ -219,8 +228,12 @@ def _node(doc: Doc, top: Fields) -> Node:
         addresses.append((item.string("type"), item.string("address")))
     spec = top.sub("spec")
     pod_cidrs = spec.strings("podCIDRs") or ((spec.string("podCIDR"),) if spec.string("podCIDR") else ())
+    name = meta.string("name", required=True)
+    problem = k8snames.dns1123_subdomain(name)
+    if problem is not None:
+        raise doc.error("metadata.name", problem)
     return Node(
-        name=meta.string("name", required=True),
+        name=name,
         addresses=tuple(addresses),
         pod_cidrs=tuple(_cidr(doc, "spec.podCIDRs", c) for c in pod_cidrs),
         labels=tuple(sorted((str(k), str(v)) for k, v in labels.data.items())),
@@ -231,7 +244,7 @@ def _node(doc: Doc, top: Fields) -> Node:
 def config_from(doc: Doc, top: Fields, notes: list[str]) -> KubeProxyConfig:
     mode = top.string("mode", "iptables") or "iptables"
     if mode != "iptables":
-        notes.append(f"{doc.where()}: mode {mode!r}: kplab writes what the iptables mode would")
+        notes.append(f"{doc.where()}: mode {shown(mode)}: kplab writes what the iptables mode would")
     ipt = top.sub("iptables")
     detect = top.sub("detectLocal")
     cidrs = [c.strip() for c in top.string("clusterCIDR").split(",") if c.strip()]
