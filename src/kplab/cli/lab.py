@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
 from dataclasses import replace
@@ -12,7 +13,7 @@ import click
 
 from kplab.errors import InputError
 from kplab.lab import session
-from kplab.lab.netns import LabInterrupted, LabUnavailable, require
+from kplab.lab.netns import PREFIX, LabInterrupted, LabUnavailable, owned_by, require
 from kplab.repro.causes import CAUSES, Cause
 from kplab.repro.matrix import MITIGATIONS, Cell
 from kplab.repro.variants import FIXES, VARIANTS
@@ -32,8 +33,15 @@ def unavailable(exc: LabUnavailable) -> InputError:
 
 
 def interrupted(exc: LabInterrupted) -> None:
-    """SIGINT/SIGTERM: the lab is already gone (the registry removed it); one line, exit 130."""
-    click.echo(f"kplab: interrupted ({exc}); the lab's namespaces were removed", err=True)
+    """SIGINT/SIGTERM: the lab has been cleaned up; say what is left (listed again here, not
+    assumed), in one line, exit 130."""
+    left = sorted({*exc.left, *owned_by(f"{PREFIX}{os.getpid()}-")})
+    if left:
+        click.echo(f"kplab: interrupted ({exc}); {len(left)} of the lab's namespaces could not be removed "
+                   f"({', '.join(left[:3])}{', ...' if len(left) > 3 else ''}): run `kplab lab clean`",
+                   err=True)  # fmt: skip
+    else:
+        click.echo(f"kplab: interrupted ({exc}); the lab's namespaces were removed", err=True)
     sys.exit(130)
 
 
@@ -73,10 +81,14 @@ def down() -> None:
 
 
 @lab.command()
-def clean() -> None:
-    """Remove every namespace any kplab lab ever made."""
+@click.option("--all", "every", is_flag=True,
+              help="Also remove those of runs still alive (they fail) and the `lab up` lab.")  # fmt: skip
+def clean(every: bool) -> None:
+    """Remove the namespaces kplab runs that no longer exist left behind (a kill -9, a crash)."""
     _need_root()
-    removed = session.clean()
+    if every:
+        click.echo("kplab: warning: --all removes the namespaces of kplab runs still alive too", err=True)
+    removed = session.clean(every=every)
     click.echo(f"removed {len(removed)} namespaces")
 
 

@@ -5,8 +5,11 @@ Rules of the road, enforced here:
 - veth pairs are created *inside* lab namespaces (`ip -n NS link add ... peer ... netns NS2`),
   so nothing ever appears in the host's namespace, not even for an instant;
 - everything a `Lab` made is removed on exit, on error, on SIGINT and SIGTERM (the handler
-  turns them into exceptions that unwind through `Lab.__exit__`); SIGKILL cannot be caught,
-  so `reap_stale()` (called by every `Lab()`) removes namespaces whose owning pid is gone;
+  turns the first into an exception that unwinds through `Lab.__exit__`; later ones, an impatient
+  second Ctrl-C, are held until the cleanup is done, and the cleanup's own commands run in their
+  own session, out of the terminal's reach); what is left afterwards is listed, not assumed;
+  SIGKILL cannot be caught, so `reap_stale()` (called by every `Lab()`) removes namespaces whose
+  owning pid is gone;
 - no command here touches the host namespace: every iptables/sysctl/ip call runs through
   `ip netns exec` or `ip -n`.
 """
@@ -55,8 +58,14 @@ def require(tools: Sequence[str] = tuple(REQUIRED_TOOLS)) -> None:
 
 
 def list_namespaces() -> list[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False,
+                         start_new_session=True).stdout  # fmt: skip
     return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def owned_by(prefix: str) -> list[str]:
+    """The namespaces whose names start with `prefix` (`kplab-<pid>-`: everything a run made)."""
+    return [n for n in list_namespaces() if n.startswith(prefix)]
 
 
 def _alive(pid: int) -> bool:
@@ -74,11 +83,13 @@ def delete_namespace(name: str) -> None:
     if not name.startswith(PREFIX):
         raise ValueError(f"refusing to delete a namespace kplab did not make: {name}")
     # Kill anything still running inside so the namespace can actually go away.
-    pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True, check=False).stdout
+    # Its own session: a Ctrl-C at the terminal reaches the whole foreground group, not these.
+    pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True, check=False,
+                          start_new_session=True).stdout  # fmt: skip
     for pid in pids.split():
         with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pid), signal.SIGKILL)
-    subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+    subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False, start_new_session=True)
 
 
 def reap_stale() -> list[str]:
@@ -93,7 +104,7 @@ def reap_stale() -> list[str]:
 
 
 def clean_all() -> list[str]:
-    """Remove every kplab namespace, whoever made it (`kplab lab clean`)."""
+    """Remove every kplab namespace, whoever made it, live runs too (`kplab lab clean --all`)."""
     names = [n for n in list_namespaces() if n.startswith(PREFIX)]
     for name in names:
         delete_namespace(name)
@@ -148,20 +159,37 @@ class Lab:
         self.prefix = f"{PREFIX}{owner}-{tag}{next(_counter)}-"
         self.namespaces: list[Netns] = []
         self._old_handlers: dict[int, object] = {}
+        self._held: list[int] = []  # signals that arrived while cleaning up
 
     def __enter__(self) -> Lab:
         for sig in (signal.SIGTERM, signal.SIGINT):
             # Outside the main thread signals cannot be caught: the caller's own cleanup applies.
             with contextlib.suppress(ValueError):
-                self._old_handlers[sig] = signal.signal(sig, _raise_on_signal)
+                self._old_handlers[sig] = signal.signal(sig, self._on_signal)
         return self
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        """The first SIGINT/SIGTERM unwinds the run; any later one waits for the cleanup."""
+        self._hold()
+        raise LabInterrupted(f"signal {signum}")
+
+    def _hold(self) -> None:
+        for sig in self._old_handlers:
+            signal.signal(sig, lambda signum, frame: self._held.append(signum))
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.close()
-        for sig, handler in self._old_handlers.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
+        self._hold()
+        try:
+            left = self.close()
+        finally:
+            for sig, handler in self._old_handlers.items():
+                signal.signal(sig, handler)  # type: ignore[arg-type]
+        if isinstance(exc, LabInterrupted):
+            exc.left += left
+        elif self._held and exc is None:
+            raise LabInterrupted(f"signal {self._held[0]}", left)
 
     def netns(self, name: str) -> Netns:
         ns = Netns(self.prefix + name)
@@ -199,15 +227,24 @@ class Lab:
                     check=False,
                 )
 
-    def close(self) -> None:
-        for ns in reversed(self.namespaces):
-            delete_namespace(ns.name)
+    def close(self) -> list[str]:
+        """Remove every namespace under this lab's prefix (as `ip netns list` shows them: one
+        being created when a signal came is removed too); returns those still there after."""
+        order = {ns.name: i for i, ns in enumerate(self.namespaces)}
+        for _ in range(3):
+            names = owned_by(self.prefix)
+            if not names:
+                break
+            for name in sorted(names, key=lambda n: -order.get(n, len(order))):
+                delete_namespace(name)
         self.namespaces.clear()
+        return owned_by(self.prefix)
 
 
 class LabInterrupted(BaseException):
-    """SIGTERM/SIGINT during a lab run: unwinds through cleanup, then the caller exits."""
+    """SIGTERM/SIGINT during a lab run: unwinds through cleanup, then the caller exits.
+    `left`: the namespaces still there after the cleanup (checked; normally none)."""
 
-
-def _raise_on_signal(signum: int, frame: FrameType | None) -> None:
-    raise LabInterrupted(f"signal {signum}")
+    def __init__(self, message: str, left: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.left: list[str] = list(left or [])

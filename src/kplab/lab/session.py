@@ -18,16 +18,20 @@ from types import FrameType
 from typing import Any
 
 from kplab.errors import InputError
-from kplab.lab.netns import Lab, LabInterrupted, clean_all, delete_namespace, list_namespaces, require
+from kplab.lab.netns import (
+    Lab,
+    LabInterrupted,
+    clean_all,
+    delete_namespace,
+    list_namespaces,
+    reap_stale,
+    require,
+)
 from kplab.lab.topology import build
 from kplab.scenario.schema import Scenario
 
 STATE_DIR = Path("/run/kplab")
 STATE_FILE = STATE_DIR / "lab.json"
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise LabInterrupted(f"signal {signum}")
 
 
 def _alive(pid: int) -> bool:
@@ -52,9 +56,20 @@ def up(scenario: Scenario, path: Path = STATE_FILE) -> dict[str, Any]:
     old = read_state(path)
     if old is not None and _alive(int(old.get("keeper", 0))):
         raise InputError(f"a lab is already up ({old.get('prefix')}): run `kplab lab down` first")
-    keeper = subprocess.Popen(["sleep", "infinity"], start_new_session=True,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)  # fmt: skip
-    old_handlers = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
+    # The keeper holds none of the caller's descriptors: `kplab lab up 2>&1 | tail` returns.
+    keeper = subprocess.Popen(["sleep", "infinity"], start_new_session=True, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    held: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        held.append(signum)
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        for sig in old_handlers:  # a second Ctrl-C must not abort the cleanup
+            signal.signal(sig, hold)
+        raise LabInterrupted(f"signal {signum}")
+
+    old_handlers = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     lab = Lab("lab", owner_pid=keeper.pid)
     try:
         cluster = build(scenario, lab)
@@ -62,10 +77,14 @@ def up(scenario: Scenario, path: Path = STATE_FILE) -> dict[str, Any]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
         return state
-    except BaseException:
-        lab.close()
+    except BaseException as exc:
+        for sig in old_handlers:
+            signal.signal(sig, hold)
+        left = lab.close()
         keeper.kill()
         keeper.wait()
+        if isinstance(exc, LabInterrupted):
+            exc.left += left
         raise
     finally:
         for sig, handler in old_handlers.items():
@@ -86,13 +105,19 @@ def down(path: Path = STATE_FILE) -> list[str]:
     return removed
 
 
-def clean(path: Path = STATE_FILE) -> list[str]:
-    """Remove everything any lab ever made: every kplab namespace, the keeper, the state file."""
+def clean(path: Path = STATE_FILE, *, every: bool = False) -> list[str]:
+    """Remove what kplab runs that are gone left behind: namespaces whose owning process (a run,
+    or the keeper of `lab up`) no longer exists, and a stale state file. `every`: also those of
+    runs still alive (they will fail), the `lab up` lab and its keeper."""
     state = read_state(path)
-    if state is not None:
-        _stop_keeper(int(state.get("keeper", 0)))
-    path.unlink(missing_ok=True)
-    return clean_all()
+    keeper = int(state.get("keeper", 0)) if state is not None else 0
+    if every:
+        _stop_keeper(keeper)
+        path.unlink(missing_ok=True)
+        return clean_all()
+    if state is not None and not _alive(keeper):
+        path.unlink(missing_ok=True)
+    return reap_stale()
 
 
 def _stop_keeper(pid: int) -> None:
