@@ -11,9 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from kplab.errors import located
+from kplab.netfilter.engine import compile_ruleset
+from kplab.netfilter.extensions import IPTABLES_MATCHES, IPTABLES_TARGETS
 from kplab.netfilter.iptables_s import parse_dump as parse_save
 from kplab.netfilter.model import Rule, Ruleset, Table
 from kplab.netfilter.tracenotes import ipvs_rules
+from kplab.untrusted import shown
 
 FORWARD_PATH = (("mangle", "PREROUTING"), ("mangle", "FORWARD"), ("filter", "FORWARD"))
 _TERMINAL = frozenset({"ACCEPT", "DROP", "REJECT", "RETURN"})
@@ -73,6 +77,7 @@ class RuleFacts:
 def analyse(text: str, file: str) -> RuleFacts:
     """Parse a dump (InputError if malformed) and collect the facts."""
     ruleset = parse_save(text, file)
+    check_restorable(ruleset)
     facts = RuleFacts(file, text.split("\n"), ruleset)
     nat = ruleset.tables.get("nat")
     if nat is not None:
@@ -120,6 +125,29 @@ def _version_hint(facts: RuleFacts) -> tuple[str, str] | None:
     if facts.full_drop is not None:
         return "1.15", facts.text(facts.full_drop.rule)
     return None
+
+
+def check_restorable(ruleset: Ruleset) -> None:
+    """Raise InputError (file:line) for what `iptables-restore` would refuse: a match or target
+    iptables does not have, bad values (addresses, probabilities, marks), jump loops and chains
+    nested deeper than nf_tables takes. A dump the kernel never held describes no node."""
+    for table in ruleset.tables.values():
+        for chain in table.chains.values():
+            for rule in chain.rules:
+                _check_extensions(rule, table)
+    compile_ruleset(ruleset, unknown="never-match", indexed=False)
+
+
+def _check_extensions(rule: Rule, table: Table) -> None:
+    where = rule.source
+    for match in rule.matches:
+        if match.module and match.module not in IPTABLES_MATCHES:
+            raise located(where.file, where.line, f"iptables has no match {shown(match.module)}: "
+                          "iptables-restore refuses this dump (Couldn't load match)")  # fmt: skip
+    target = rule.target
+    if target is not None and target.name not in table.chains and target.name not in IPTABLES_TARGETS:
+        raise located(where.file, where.line, f"no chain or target {shown(target.name)}: "
+                      "iptables-restore refuses this dump (Couldn't load target)")  # fmt: skip
 
 
 def is_invalid_drop(rule: Rule) -> bool:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from kplab.errors import located
 from kplab.netfilter.bulk import gc_paused
 from kplab.netfilter.ctview import Nat
+from kplab.netfilter.extensions import MAX_JUMP_DEPTH
 from kplab.netfilter.iptables_save import render_rule
 from kplab.netfilter.matches import Pred, PredCache, compile_matches
 from kplab.netfilter.model import BUILTIN_CHAINS, Chain, Rule, Ruleset, Source, Table
@@ -279,7 +280,7 @@ def _compile_table(
         cchain.steps[:] = build_steps(cchain.rules, block, cache) if indexed else cchain.rules
     for name in BUILTIN_CHAINS.get(table.name, ()):
         chains.setdefault(name, CChain(name, table.name, ACCEPT, Source("<built-in>", 0)))
-    _check_loops(chains)
+    _check_loops(chains, table.name)
     return dict(chains)
 
 
@@ -364,22 +365,44 @@ def _never(p: Packet, s: Skb, e: Env) -> bool:
     return False
 
 
-def _check_loops(chains: dict[str, CChain]) -> None:
-    """Refuse a chain that can reach itself (iptables-restore refuses it too: ELOOP)."""
-    done: set[str] = set()
-
-    def visit(chain: CChain, path: list[str]) -> None:
-        if chain.name in done:
-            return
+def _check_loops(chains: dict[str, CChain], table: str) -> None:
+    """Refuse a chain that can reach itself (iptables-restore refuses it too: ELOOP) and one that
+    sits MAX_JUMP_DEPTH jumps below a built-in chain (nf_tables refuses it: EMLINK). Iterative:
+    a dump may chain thousands of jumps."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    done: list[CChain] = []
+    for root in chains.values():
+        if root.name in state:
+            continue
+        state[root.name] = 1
+        stack = [(root, iter(root.rules))]
+        while stack:
+            chain, pending = stack[-1]
+            for crule in pending:
+                target = crule.chain
+                if target is None or state.get(target.name) == 2:
+                    continue
+                if state.get(target.name) == 1:
+                    src = crule.rule.source
+                    raise located(src.file, src.line, f"loop: chain '{target.name}' reaches itself")
+                state[target.name] = 1
+                stack.append((target, iter(target.rules)))
+                break
+            else:
+                state[chain.name] = 2
+                done.append(chain)
+                stack.pop()
+    depth = {name: 0 for name in BUILTIN_CHAINS.get(table, ()) if name in chains}
+    for chain in reversed(done):  # jumps only go forward in this order (no loops)
+        level = depth.get(chain.name)
+        if level is None:
+            continue
         for crule in chain.rules:
             target = crule.chain
             if target is None:
                 continue
-            if target.name in path:
+            if level + 1 >= MAX_JUMP_DEPTH:
                 src = crule.rule.source
-                raise located(src.file, src.line, f"loop: chain '{target.name}' reaches itself")
-            visit(target, [*path, target.name])
-        done.add(chain.name)
-
-    for chain in chains.values():
-        visit(chain, [chain.name])
+                why = f"nf_tables refuses {MAX_JUMP_DEPTH} or more (Too many links)"
+                raise located(src.file, src.line, f"chain '{target.name}' is {level + 1} jumps deep: {why}")
+            depth[target.name] = max(depth.get(target.name, 0), level + 1)
