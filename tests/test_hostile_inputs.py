@@ -214,3 +214,63 @@ def test_fuzz_manifest_loader(at: int, insert: str) -> None:
         load_manifest_text(decode(text.encode(), "m.yaml"), "m.yaml")
     except InputError as exc:
         assert str(exc).startswith("m.yaml:") and "\n" not in str(exc) and len(str(exc)) < 400
+
+
+HOSTILE_INSERTS = st.sampled_from(
+    ["&a [*a]", BOMB, "\x00", "[" * 500, "{" * 500, "9" * 5000, ".nan", "NaN", "Infinity", "1e999",
+     "-m bogus", "-j NOWHERE", "--probability 2", "-s 300.0.0.1", "--mark 0x1ffffffff", ": : :"]
+)  # fmt: skip
+
+
+def inserted(path: Path) -> st.SearchStrategy[str]:
+    text = path.read_text()
+    return st.tuples(st.integers(0, len(text)), HOSTILE_INSERTS).map(
+        lambda t: text[: t[0]] + t[1] + text[t[0] :]
+    )
+
+
+def survives(parse: object, text: str) -> None:
+    from kplab.errors import InputError
+    from kplab.untrusted import decode
+
+    try:
+        parse(decode(text.encode(), "f"), "f")  # type: ignore[operator]
+    except InputError as exc:
+        assert str(exc).startswith("f") and "\n" not in str(exc) and len(str(exc)) <= 500, str(exc)
+
+
+@FUZZ
+@given(inserted(DOCTOR / "kp-1.15.save"))
+def test_fuzz_doctor_iptables_save(text: str) -> None:
+    from kplab.diagnose import rules
+
+    survives(rules.analyse, text)
+
+
+@FUZZ
+@given(inserted(DOCTOR / "nft-kube-proxy-drop.json"))
+def test_fuzz_doctor_nft(text: str) -> None:
+    from kplab.diagnose import nft
+
+    survives(nft.analyse, text)
+
+
+@FUZZ
+@given(inserted(DOCTOR / "kube-proxy.yaml"))
+def test_fuzz_doctor_kube_proxy_config(text: str) -> None:
+    from kplab.diagnose import kpconfig
+
+    survives(kpconfig.parse, text)
+
+
+@FUZZ
+@given(
+    inserted(DATA / "kube-proxy-own" / "legacy" / "kube-proxy.yaml")
+    | inserted(DATA / "kube-proxy-own" / "legacy" / "node.yaml")
+)
+def test_fuzz_rules_config_and_env(text: str) -> None:
+    from kplab.kubeproxy.docs import read_documents
+    from kplab.kubeproxy.load import env_from, load_manifest_text
+
+    survives(load_manifest_text, text)
+    survives(lambda t, f: [env_from(d) for d in read_documents(t, f)], text)

@@ -11,6 +11,13 @@ class InputError(Exception):
     """
 
     exit_code = 2
+    MAX_CHARS = 500  # a value quoted whole (a 5,000-character word) must not flood the line
+
+    def __init__(self, message: str = "") -> None:
+        text = " ".join(str(message).splitlines())
+        if len(text) > self.MAX_CHARS:
+            text = text[: self.MAX_CHARS - 3] + "..."
+        super().__init__(text)
 
 
 def located(file: str, line: int | str, message: str) -> InputError:

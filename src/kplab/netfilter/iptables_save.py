@@ -24,7 +24,7 @@ from kplab.netfilter.rulespec import SpecError, parse_rule_words
 from kplab.netfilter.tokenize import BLANKS, TokenizeError, Word, needs_quotes, quote, split_words
 
 MAX_CHAIN_NAME = 28  # XT_EXTENSION_MAXNAMELEN - 1
-_COUNTERS = re.compile(r"\[([0-9]+):([0-9]+)\]")
+_COUNTERS = re.compile(r"\[([0-9]{1,20}):([0-9]{1,20})\]")  # 64-bit counters
 _POLICIES = frozenset({"ACCEPT", "DROP"})
 _COMMANDS = {
     "-A": "-A",

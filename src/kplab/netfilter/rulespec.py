@@ -55,8 +55,8 @@ def _name(word: Word, what: str) -> str:
 
 
 def _parse_count(text: str) -> int:
-    if not text.isascii() or not text.isdigit():
-        raise SpecError(f"bad counter value '{text}'")
+    if not text.isascii() or not text.isdigit() or len(text) > 20:  # counters are 64-bit
+        raise SpecError(f"bad counter value '{text[:40]}'")
     return int(text)
 
 
