@@ -50,6 +50,7 @@ from kplab.netfilter.nft.model import (
 )
 from kplab.netfilter.nft.render import render_rule
 from kplab.netfilter.nft.values import FLAG_TYPES, expr_type, parse_value
+from kplab.untrusted import load_json
 
 _VERDICTS = ("accept", "drop", "continue", "return", "queue", "jump", "goto")
 _BINOPS = ("&", "|", "^", "<<", ">>")
@@ -66,10 +67,7 @@ class _Bad(Exception):
 
 
 def parse_json(text: str, file: str) -> NftRuleset:
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{file}:{exc.lineno}: not JSON: {exc.msg}") from None
+    doc = load_json(text, file)
     items = doc.get("nftables") if isinstance(doc, dict) else None
     if not isinstance(items, list):
         raise InputError(f'{file}: nftables: expected {{"nftables": [...]}} as `nft -j list ruleset` prints')

@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from kplab.errors import InputError
 from kplab.netfilter.nft.compile import NftEngine, compile_nft
 from kplab.netfilter.nft.jsonin import parse_json
 from kplab.netfilter.nft.model import NftRuleset
 from kplab.netfilter.nft.text import parse_text
+from kplab.untrusted import read_text
 
 
 def parse_nft(text: str, file: str) -> NftRuleset:
@@ -20,11 +18,7 @@ def parse_nft(text: str, file: str) -> NftRuleset:
 
 
 def read_nft(path: str) -> NftRuleset:
-    try:
-        text = Path(path).read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read: {exc}") from None
-    return parse_nft(text, path)
+    return parse_nft(read_text(path), path)
 
 
 def load_nft(path: str, *, unknown: str = "error") -> NftEngine:
