@@ -53,7 +53,7 @@ def kplab(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str
 def one_line_exit_2(result: tuple[int, str, str]) -> str:
     code, out, err = result
     assert code == 2 and out == "", (code, out, err)
-    assert err.count("\n") == 1 and err.startswith("kplab: ") and len(err) < 400, err
+    assert err.count("\n") == 1 and err.startswith("kplab: ") and len(err) < 520, err
     return err
 
 
@@ -73,6 +73,7 @@ COMMANDS = {
         "--dst",
         "10.96.0.1:80",
     ],
+    "trace --nft": lambda f: ["trace", "--nft", f, "-p", "tcp", "--src", "10.0.0.2", "--dst", "10.96.0.1:80"],
     "doctor --nft": lambda f: ["doctor", "--nft", f],
     "doctor --kube-proxy-config": lambda f: ["doctor", "--kube-proxy-config", f],
     "doctor --iptables-save": lambda f: ["doctor", "--iptables-save", f],
