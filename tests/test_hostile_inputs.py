@@ -275,3 +275,20 @@ def test_fuzz_rules_config_and_env(text: str) -> None:
 
     survives(load_manifest_text, text)
     survives(lambda t, f: [env_from(d) for d in read_documents(t, f)], text)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["rules", "-f", str(MANIFESTS), "--sysctl", "a=" + "9" * 5000], "expected KEY=INTEGER"),
+        (["ct", "replay", str(DATA / "ct" / "ack_before_synack.jsonl"), "--sysctl",
+          "nf_conntrack_tcp_loose=2"],
+         "outside what the kernel accepts, 0..1"),
+        (["ct", "replay", str(DATA / "ct" / "ack_before_synack.jsonl"), "--sysctl",
+          "nf_conntrack_tcp_timeout_established=-5"], "0..2147483"),
+    ],
+)  # fmt: skip
+def test_sysctl_options_are_checked(
+    capsys: pytest.CaptureFixture[str], args: list[str], expected: str
+) -> None:
+    assert expected in one_line_exit_2(kplab(capsys, *args))

@@ -8,12 +8,14 @@ from kplab.errors import InputError
 from kplab.kubeproxy import generate, load_config, load_env, load_manifests, parse_version
 from kplab.kubeproxy.allocate import DEFAULT_SERVICE_CIDR, allocate_cluster_ips
 from kplab.kubeproxy.objects import NodeEnv
+from kplab.untrusted import shown
 
 
 def parse_sysctl(text: str) -> tuple[str, int]:
     key, sep, value = text.partition("=")
-    if not sep or not key.strip() or not value.strip().lstrip("-").isdigit():
-        raise InputError(f"--sysctl: expected KEY=INTEGER, got {text!r}")
+    digits = value.strip().lstrip("-")
+    if not sep or not key.strip() or not digits.isdigit() or len(digits) > 19:  # a kernel long at most
+        raise InputError(f"--sysctl: expected KEY=INTEGER, got {shown(text)}")
     return key.strip(), int(value)
 
 
