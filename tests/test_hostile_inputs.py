@@ -292,3 +292,21 @@ def test_sysctl_options_are_checked(
     capsys: pytest.CaptureFixture[str], args: list[str], expected: str
 ) -> None:
     assert expected in one_line_exit_2(kplab(capsys, *args))
+
+
+@FUZZ
+@given(inserted(DOCTOR / "nft-kube-proxy.nft") | inserted(DOCTOR / "nft-kube-proxy-drop.json"))
+def test_fuzz_trace_nft(text: str) -> None:
+    from kplab.netfilter.nft.compile import compile_nft
+    from kplab.netfilter.nft.load import parse_nft
+
+    survives(lambda t, f: compile_nft(parse_nft(t, f)), text)
+
+
+@FUZZ
+@given(inserted(DOCTOR / "sysctl-default.txt") | inserted(DOCTOR / "conntrack-S-after.txt"))
+def test_fuzz_doctor_sysctl_and_conntrack_stats(text: str) -> None:
+    from kplab.diagnose import ctstats, sysctl
+
+    survives(lambda t, f: sysctl.parse(t, f).integer(sysctl.BE_LIBERAL), text)
+    survives(ctstats.parse, text)

@@ -18,7 +18,7 @@ from kplab.errors import located
 
 CONNTRACK_S_NAMES = {"error": "icmp_error", "clash_resolve": "clashres", "chaintoolong": "chainlength"}
 _HEX = re.compile(r"^[0-9a-fA-F]{1,16}$")
-_PAIR = re.compile(r"^([a-z_]+)=([0-9]+)$")
+_PAIR = re.compile(r"^([a-z_]+)=([0-9]{1,20})$")  # 64-bit counters
 
 
 @dataclass(slots=True)

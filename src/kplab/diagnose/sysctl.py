@@ -50,7 +50,7 @@ class Sysctls:
         if name is None:
             return None
         text = self.values[name].strip()
-        if not re.fullmatch(r"-?[0-9]+", text):
+        if not re.fullmatch(r"-?[0-9]{1,19}", text):  # a kernel long at most
             raise located(self.file, self.lines[name], f"{name}: expected an integer, got {shown(text)}")
         return int(text)
 
