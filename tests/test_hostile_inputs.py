@@ -16,6 +16,8 @@ from kplab.cli import main
 DATA = Path(__file__).resolve().parent / "data"
 DOCTOR = DATA / "doctor"
 MANIFESTS = DATA / "kube-proxy-own" / "legacy" / "services.yaml"
+DUMP = DOCTOR / "kp-1.15.save"
+PROBE = ["-p", "tcp", "--src", "10.0.0.2", "--dst", "10.96.0.1:80"]
 BOMB = "\n".join(
     [
         'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
@@ -74,6 +76,9 @@ COMMANDS = {
         "10.96.0.1:80",
     ],
     "trace --nft": lambda f: ["trace", "--nft", f, "-p", "tcp", "--src", "10.0.0.2", "--dst", "10.96.0.1:80"],
+    "trace --ip-addr": lambda f: ["trace", "--rules", str(DUMP), "--ip-addr", f, *PROBE],
+    "trace --ip-route": lambda f: ["trace", "--rules", str(DUMP), "--ip-route", f, *PROBE],
+    "trace --ipset-save": lambda f: ["trace", "--rules", str(DUMP), "--ipset-save", f, *PROBE],
     "doctor --nft": lambda f: ["doctor", "--nft", f],
     "doctor --kube-proxy-config": lambda f: ["doctor", "--kube-proxy-config", f],
     "doctor --iptables-save": lambda f: ["doctor", "--iptables-save", f],
@@ -310,3 +315,28 @@ def test_fuzz_doctor_sysctl_and_conntrack_stats(text: str) -> None:
 
     survives(lambda t, f: sysctl.parse(t, f).integer(sysctl.BE_LIBERAL), text)
     survives(ctstats.parse, text)
+
+
+NODES = DATA / "nodes"
+
+
+@FUZZ
+@given(inserted(NODES / "weave.ipset") | inserted(NODES / "ipvs.ipset"))
+def test_fuzz_ipset_save(text: str) -> None:
+    from kplab.netfilter import ipset
+
+    survives(ipset.parse, text)
+
+
+@FUZZ
+@given(
+    inserted(NODES / "kubeadm-flannel.ip-addr.json")
+    | inserted(NODES / "weave.ip-addr.txt")
+    | inserted(NODES / "kubeadm-flannel.ip-route.json")
+    | inserted(NODES / "weave.ip-route.txt")
+)
+def test_fuzz_ip_addr_and_route(text: str) -> None:
+    from kplab.netfilter import iproute
+
+    survives(iproute.parse_addr, text)
+    survives(iproute.parse_route, text)

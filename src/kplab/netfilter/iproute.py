@@ -9,14 +9,14 @@ routes to one prefix the lower metric wins. Bad input: `file:line: what is wrong
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from kplab.errors import InputError, located
+from kplab.errors import located
 from kplab.netfilter.node import NodeNet, Route
 from kplab.packet import ip, parse_cidr
+from kplab.untrusted import load_json, read_text
 
 _IFNAME = re.compile(r"^[A-Za-z0-9_.:\-+]{1,15}$")
 _STOP_TYPES = frozenset({"blackhole", "unreachable", "prohibit", "throw"})
@@ -51,12 +51,7 @@ def _line_of(text: str, needle: str) -> int:
 
 
 def _load_json(text: str, file: str) -> list[Any]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise located(file, exc.lineno, f"not JSON: {exc.msg}") from None
-    except RecursionError:
-        raise located(file, 1, "JSON nested too deeply") from None
+    data = load_json(text, file)
     if not isinstance(data, list):
         raise located(file, 1, "expected a JSON list (the output of `ip -j ...`)")
     return data
@@ -314,10 +309,4 @@ def _connected(ifaces: list[Iface]) -> list[Route]:
 
 
 def read(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except UnicodeDecodeError:
-        raise located(path, 1, "not UTF-8 text") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return read_text(path)  # (directories, binary files, NUL bytes: one line)
