@@ -119,7 +119,8 @@ def test_shared_values_within_budget_still_load() -> None:
 
 @pytest.mark.parametrize("text", ["[" * 100_000, "a:\n" + "".join("  " * i + "b:\n" for i in range(1, 3000))])
 def test_deep_nesting_is_refused(text: str) -> None:
-    assert "nested deeper than" in refused(text)
+    message = refused(text)
+    assert "nested deeper than" in message or "exceeded maximum nesting depth" in message, message
 
 
 def test_values_in_messages_are_short() -> None:

@@ -23,14 +23,16 @@ def _on_sigint(signum: int, frame: FrameType | None) -> None:
 
 
 def main() -> None:
-    old = signal.signal(signal.SIGINT, _on_sigint)
+    signal.signal(signal.SIGINT, _on_sigint)
     try:
         _main()
     except Interrupted:
         print("kplab: interrupted", file=sys.stderr)
         sys.exit(130)
     finally:
-        signal.signal(signal.SIGINT, old)  # (tests call main() in-process)
+        # The work and its cleanup are done: a late Ctrl-C (a user's second) must not turn the exit
+        # into a KeyboardInterrupt. Tests that call main() in-process restore their own handler.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _main() -> None:

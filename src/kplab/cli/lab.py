@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -34,7 +35,9 @@ def unavailable(exc: LabUnavailable) -> InputError:
 
 def interrupted(exc: LabInterrupted) -> None:
     """SIGINT/SIGTERM: the lab has been cleaned up; say what is left (listed again here, not
-    assumed), in one line, exit 130."""
+    assumed), in one line, exit 130. Another Ctrl-C now would only garble that line: ignored."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     left = sorted({*exc.left, *owned_by(f"{PREFIX}{os.getpid()}-")})
     if left:
         click.echo(f"kplab: interrupted ({exc}); {len(left)} of the lab's namespaces could not be removed "
