@@ -113,15 +113,22 @@ class LimitedLoader(_BaseLoader):  # type: ignore[valid-type,misc]
     stand for more than MAX_ALIAS_NODES nodes beyond those written (billion laughs), that refers
     to an enclosing node (a cycle) or nests deeper than MAX_DEPTH is refused."""
 
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        # Without an anchor there is no alias to expand: the walk is skipped (it doubles the load
+        # time of 10,000 Services). libyaml refuses nesting beyond 1,000 levels on its own, and
+        # deeper-than-Python construction is a RecursionError, which callers report in one line.
+        self.kplab_anchors = not isinstance(stream, str) or "&" in stream
+
     def get_node(self) -> Any:
         node = super().get_node()
-        if node is not None:
+        if node is not None and self.kplab_anchors:
             check_node(node)
         return node
 
     def get_single_node(self) -> Any:
         node = super().get_single_node()
-        if node is not None:
+        if node is not None and self.kplab_anchors:
             check_node(node)
         return node
 
