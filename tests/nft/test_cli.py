@@ -109,6 +109,32 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path, content: str, args: list[s
     assert proc.stderr.splitlines() == [f"kplab: {message.format(f=dump)}"]
 
 
+def test_iptables_only_options_are_refused_and_assumptions_said(tmp_path: Path) -> None:
+    proc = run_cli(
+        ["trace", "--nft", str(OVERALL["nft"]), "--lenient", "--src", "10.0.0.1", "--dst", "10.0.0.2:80"]
+    )
+    assert proc.returncode == 2
+    assert (
+        proc.stderr
+        == "kplab: trace: --ipset-save and --lenient are for iptables dumps (--rules), not --nft\n"
+    )
+    args = [
+        "trace",
+        "--nft",
+        str(OVERALL["nft"]),
+        "-o",
+        "json",
+        "--src",
+        "203.0.113.9",
+        "--dst",
+        "172.30.0.41:80",
+    ]
+    result = CliRunner().invoke(cli, args)
+    out = json.loads(result.output)
+    assert out["dnat"] == "10.180.0.1:80" and out["masquerade"] is True
+    assert any("no node address given" in w for w in out["warnings"])
+
+
 def test_missing_file_is_one_line(tmp_path: Path) -> None:
     proc = run_cli(
         ["trace", "--nft", str(tmp_path / "none.nft"), "--src", "10.0.0.1", "--dst", "10.0.0.2:80"]

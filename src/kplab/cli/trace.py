@@ -160,9 +160,10 @@ def trace(
     if nft is not None:
         if rules is not None or manifests:
             raise InputError("trace: give one of --rules, --nft, --manifests")
-        report = trace_nft_dump(
-            nft, proto, src, dst, node_ips, ctstate, in_iface, all_branches, stateless, unknown, seed
-        )
+        if ipset_save is not None or lenient:
+            raise InputError("trace: --ipset-save and --lenient are for iptables dumps (--rules), not --nft")
+        nft_probe = make_nft_probe(proto, src, dst, node_ips, ctstate, in_iface)
+        report = trace_nft_dump(nft, nft_probe, ip_addr, ip_route, all_branches, stateless, unknown, seed)
         fill_reasons(report)
         if output == "json":
             click.echo(json.dumps(report.to_json(), indent=2))
@@ -211,26 +212,34 @@ def trace(
 
 def trace_nft_dump(
     path: str,
-    proto: str,
-    src: str,
-    dst: str,
-    node_ips: tuple[str, ...],
-    ctstate: str,
-    in_iface: str | None,
+    probe: NftProbe,
+    ip_addr: str | None,
+    ip_route: str | None,
     all_branches: bool,
     stateless: bool,
     unknown: str,
     seed: int,
 ) -> TraceReport:
-    """`kplab trace --nft`: the dump read (text or JSON), compiled and traced."""
+    """`kplab trace --nft`: the node (--ip-addr/--ip-route, IPv4), the dump read (text or JSON),
+    compiled and traced; the report says what was assumed about the node."""
     from kplab.netfilter.nft.load import load_nft
     from kplab.netfilter.nft.tracer import trace_nft, trace_nft_stateless
 
-    probe = make_nft_probe(proto, src, dst, node_ips, ctstate, in_iface)
+    warnings: list[str] = []
+    if probe.family == 4:
+        ifaces = iproute.parse_addr(iproute.read(ip_addr), ip_addr) if ip_addr else None
+        routes = iproute.parse_route(iproute.read(ip_route), ip_route) if ip_route else None
+        net, warnings = node_for_trace(probe.node_ips, ifaces, routes)
+        probe = replace(probe, net=net)
+    elif ip_addr or ip_route:
+        raise InputError("trace: --ip-addr and --ip-route describe IPv4 nodes; an IPv6 probe takes --node-ip")
     engine = load_nft(path, unknown=unknown)
     if stateless:
-        return trace_nft_stateless(engine, probe)
-    return trace_nft(engine, probe, seed=seed, all_branches=all_branches)
+        report = trace_nft_stateless(engine, probe)
+    else:
+        report = trace_nft(engine, probe, seed=seed, all_branches=all_branches)
+    report.warnings = warnings
+    return report
 
 
 def make_nft_probe(

@@ -67,6 +67,7 @@ class NftProbe:
     node_ips: tuple[int, ...] = ()
     ctstate: str = "NEW"
     in_iface: str | None = None
+    net: NodeNet | None = None  # the node's interfaces and routes (default: node_ips on eth0)
 
     @property
     def local_out(self) -> bool:
@@ -121,7 +122,7 @@ def _run(engine: NftEngine, probe: NftProbe, pick: Callable[[int], int]) -> tupl
     walker = NodeWalk(
         engine,
         None,
-        NodeNet.simple(probe.node_ips),
+        probe.net or NodeNet.simple(probe.node_ips),
         StandInTracker(probe.ctstate),
         EngineState.seeded(0),
         family=probe.family,
