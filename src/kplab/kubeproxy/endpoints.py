@@ -35,18 +35,19 @@ class EndpointInfo:
         object.__setattr__(self, "addr", host_port(self.ip, self.port))
 
 
-def slice_endpoints(cluster: Cluster, node_name: str) -> dict[Key, list[EndpointInfo]]:
-    """`EndpointSliceCache.endpointInfoByServicePort` + `endpointsMapFromEndpointInfo`."""
+def slice_endpoints(cluster: Cluster, node_name: str, family: int = 4) -> dict[Key, list[EndpointInfo]]:
+    """`EndpointSliceCache.endpointInfoByServicePort` + `endpointsMapFromEndpointInfo` of the
+    proxier of one IP family (4 or 6)."""
     sets: dict[Key, dict[str, EndpointInfo]] = {}
     for es in cluster.slices:
-        if es.address_type != "IPv4":
+        if es.address_type != f"IPv{family}":
             continue
         for port in es.ports:
             if port.port is None:
                 continue
             found = sets.setdefault((es.namespace, es.service_name, port.name, port.protocol), {})
             for ep in es.endpoints:
-                if not ep.addresses or not is_ipv4(ep.addresses[0]):
+                if not ep.addresses or is_ipv4(ep.addresses[0]) != (family == 4):
                     continue
                 info = EndpointInfo(
                     ep.addresses[0],

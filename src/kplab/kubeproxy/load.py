@@ -23,6 +23,7 @@ from kplab.kubeproxy.objects import (
     NodeEnv,
     Origin,
     Service,
+    ServiceCIDR,
     ServicePort,
     SliceEndpoint,
     SlicePort,
@@ -58,6 +59,8 @@ def load_manifest_text(text: str, file: str) -> Cluster:
             cluster.nodes.append(_node(doc, top))
         elif kind == "KubeProxyConfiguration":
             cluster.configs.append(config_from(doc, top, cluster.notes))
+        elif kind == "ServiceCIDR":
+            cluster.service_cidrs.append(_service_cidr(doc, top))
         else:
             cluster.notes.append(
                 f"{doc.where()}: skipped kind {shown(kind) if kind else '(none)'}: kube-proxy ignores it"
@@ -241,17 +244,29 @@ def _node(doc: Doc, top: Fields) -> Node:
     )
 
 
+def _service_cidr(doc: Doc, top: Fields) -> ServiceCIDR:
+    _, name = _meta(top)
+    spec = top.sub("spec")
+    cidrs = tuple(_cidr(doc, f"spec.cidrs[{i}]", c) for i, c in enumerate(spec.strings("cidrs")))
+    return ServiceCIDR(name, cidrs, _origin(doc))
+
+
 def config_from(doc: Doc, top: Fields, notes: list[str]) -> KubeProxyConfig:
     mode = top.string("mode", "iptables") or "iptables"
-    if mode != "iptables":
+    if mode not in ("iptables", "nftables"):
         notes.append(f"{doc.where()}: mode {shown(mode)}: kplab writes what the iptables mode would")
+        mode = "iptables"
     ipt = top.sub("iptables")
+    nft = top.sub("nftables")
     detect = top.sub("detectLocal")
     cidrs = [c.strip() for c in top.string("clusterCIDR").split(",") if c.strip()]
-    v4 = [_cidr(doc, "clusterCIDR", c) for c in cidrs if ":" not in c]
+    every = tuple(_cidr(doc, "clusterCIDR", c) for c in cidrs)
+    v4 = [c for c in every if ":" not in c]
     return KubeProxyConfig(
         hostname_override=top.string("hostnameOverride"),
+        mode=mode,
         cluster_cidr=v4[0] if v4 else "",
+        cluster_cidrs=every,
         detect_local_mode=top.choice(
             "detectLocalMode",
             ("ClusterCIDR", "NodeCIDR", "BridgeInterface", "InterfaceNamePrefix"),
@@ -262,6 +277,8 @@ def config_from(doc: Doc, top: Fields, notes: list[str]) -> KubeProxyConfig:
         masquerade_all=ipt.boolean("masqueradeAll"),
         masquerade_bit=ipt.integer("masqueradeBit", 14, hi=31),
         localhost_node_ports=ipt.boolean("localhostNodePorts", True),
+        nft_masquerade_all=nft.boolean("masqueradeAll"),
+        nft_masquerade_bit=nft.integer("masqueradeBit", 14, hi=31),
         node_port_addresses=top.strings("nodePortAddresses"),
         tcp_be_liberal=top.sub("conntrack").boolean("tcpBeLiberal"),
         origin=_origin(doc),
@@ -295,7 +312,9 @@ def env_from(doc: Doc) -> NodeEnv:
         interfaces.append((item.string("name", required=True), addrs))
     nfacct = top.sub("nfacct")
     sysctl = top.sub("sysctl")
-    mark = top.sub("testHarness").string("masqueradeMark") or None
+    harness = top.sub("testHarness")
+    mark = harness.string("masqueradeMark") or None
+    family = harness.choice("ipFamily", ("IPv4", "IPv6"), "IPv4") if "ipFamily" in harness.data else None
     return NodeEnv(
         interfaces=tuple(interfaces),
         has_random_fully=top.sub("iptables").boolean("hasRandomFully"),
@@ -305,4 +324,5 @@ def env_from(doc: Doc) -> NodeEnv:
             "largeClusterEndpointsThreshold", 1000, hi=10**9
         ),
         masquerade_mark=mark,
+        ip_family=family,
     )

@@ -115,17 +115,31 @@ class Node:
 
 
 @dataclass(frozen=True, slots=True)
+class ServiceCIDR:
+    """networking.k8s.io/v1 ServiceCIDR: the ranges ClusterIPs are allocated from (nftables mode
+    drops traffic to the unallocated addresses in them)."""
+
+    name: str
+    cidrs: tuple[str, ...] = ()
+    origin: Origin = GENERATED
+
+
+@dataclass(frozen=True, slots=True)
 class KubeProxyConfig:
-    """The KubeProxyConfiguration fields that shape the iptables rules (v1alpha1 names)."""
+    """The KubeProxyConfiguration fields that shape the rules (v1alpha1 names)."""
 
     hostname_override: str = ""
-    cluster_cidr: str = ""
+    mode: str = "iptables"  # iptables or nftables (ipvs and others are written as iptables)
+    cluster_cidr: str = ""  # the IPv4 clusterCIDR (iptables mode is IPv4 only)
+    cluster_cidrs: tuple[str, ...] = ()  # every family's clusterCIDR, in order
     detect_local_mode: str = "ClusterCIDR"
     bridge_interface: str = ""
     interface_name_prefix: str = ""
     masquerade_all: bool = False
     masquerade_bit: int = 14
     localhost_node_ports: bool = True
+    nft_masquerade_all: bool = False  # nftables.masqueradeAll
+    nft_masquerade_bit: int = 14  # nftables.masqueradeBit
     node_port_addresses: tuple[str, ...] = ()
     tcp_be_liberal: bool = False
     origin: Origin = GENERATED
@@ -141,6 +155,7 @@ class NodeEnv:
     sysctls: tuple[tuple[str, int], ...] = ()
     large_cluster_threshold: int = 1000
     masquerade_mark: str | None = None  # the test harness's mark string, e.g. "0x4000"
+    ip_family: str | None = None  # the test harness's single family (IPv4 or IPv6); None = as the inputs
 
     def sysctl(self, key: str, default: int = 0) -> int:
         return dict(self.sysctls).get(key, default)
@@ -155,6 +170,7 @@ class Cluster:
     endpoints: list[Endpoints] = field(default_factory=list)
     nodes: list[Node] = field(default_factory=list)
     configs: list[KubeProxyConfig] = field(default_factory=list)
+    service_cidrs: list[ServiceCIDR] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def extend(self, other: Cluster) -> None:
@@ -163,4 +179,5 @@ class Cluster:
         self.endpoints.extend(other.endpoints)
         self.nodes.extend(other.nodes)
         self.configs.extend(other.configs)
+        self.service_cidrs.extend(other.service_cidrs)
         self.notes.extend(other.notes)

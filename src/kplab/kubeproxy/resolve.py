@@ -140,17 +140,23 @@ def local_detector(config: KubeProxyConfig, node: Node | None, version: Version)
     return None
 
 
-def service_ports(cluster: Cluster, ctx: NodeContext) -> list[SvcPort]:
-    """The IPv4 service ports with their endpoints, sorted by service port name and protocol."""
-    lookup = legacy_endpoints if ctx.version.legacy else slice_endpoints
-    endpoints = lookup(cluster, ctx.node_name)
+def service_ports(cluster: Cluster, ctx: NodeContext, family: int = 4) -> list[SvcPort]:
+    """The service ports of one IP family (4 or 6; iptables mode is 4 only) with their endpoints,
+    sorted by service port name and protocol."""
+    if ctx.version.legacy:
+        endpoints = legacy_endpoints(cluster, ctx.node_name)
+    else:
+        endpoints = slice_endpoints(cluster, ctx.node_name, family)
+    v4 = family == 4
     out: list[SvcPort] = []
     for svc in cluster.services:
-        cluster_ip = next((ip for ip in svc.cluster_ips if ip not in ("None", "") and is_ipv4(ip)), None)
+        cluster_ip = next(
+            (ip for ip in svc.cluster_ips if ip not in ("None", "") and is_ipv4(ip) == v4), None
+        )
         if svc.type == "ExternalName" or cluster_ip is None:
             continue
         for port in svc.ports:
-            sp = _svc_port(svc, port, cluster_ip, ctx.version)
+            sp = _svc_port(svc, port, cluster_ip, ctx.version, v4)
             key = (svc.namespace, svc.name, port.name, "" if ctx.version.legacy else port.protocol)
             sp.endpoints = list(endpoints.get(key, ()))
             out.append(sp)
@@ -158,7 +164,7 @@ def service_ports(cluster: Cluster, ctx: NodeContext) -> list[SvcPort]:
     return out
 
 
-def _svc_port(svc: Service, port: ServicePort, cluster_ip: str, version: Version) -> SvcPort:
+def _svc_port(svc: Service, port: ServicePort, cluster_ip: str, version: Version, v4: bool) -> SvcPort:
     accessible = svc.type in ("NodePort", "LoadBalancer") or bool(svc.external_ips)
     etp_local = accessible and svc.external_traffic_policy == "Local"
     return SvcPort(
@@ -166,9 +172,9 @@ def _svc_port(svc: Service, port: ServicePort, cluster_ip: str, version: Version
         protocol=port.protocol.lower(),
         port=port.port,
         cluster_ip=cluster_ip,
-        external_ips=[ip for ip in svc.external_ips if is_ipv4(ip)],
-        lb_ips=[ip for ip in svc.lb_ingress_ips if is_ipv4(ip)],
-        source_ranges=[c for c in svc.lb_source_ranges if is_ipv4(c)],
+        external_ips=[ip for ip in svc.external_ips if is_ipv4(ip) == v4],
+        lb_ips=[ip for ip in svc.lb_ingress_ips if is_ipv4(ip) == v4],
+        source_ranges=[c for c in svc.lb_source_ranges if is_ipv4(c) == v4],
         node_port=port.node_port,
         hc_node_port=svc.health_check_node_port if svc.type == "LoadBalancer" and etp_local else 0,
         affinity_s=svc.affinity_timeout_s if svc.session_affinity == "ClientIP" else 0,

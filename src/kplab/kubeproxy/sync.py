@@ -95,7 +95,7 @@ class Proxier:
         node, name = pick_node(cluster, self.config, self.node_name)
         ctx = node_context(self.version, self.config, self.env, node, name)
         ports = service_ports(cluster, ctx)
-        services, endpoints = _fingerprints(ports)
+        services, endpoints = fingerprints(ports)
         changed = {
             k for k in services.keys() | self._services.keys() if services.get(k) != self._services.get(k)
         }
@@ -120,7 +120,7 @@ class Proxier:
         return SyncResult(rules, full, error)
 
 
-def _fingerprints(
+def fingerprints(
     ports: list[SvcPort],
 ) -> tuple[dict[str, tuple[object, ...]], dict[str, tuple[object, ...]]]:
     """Per namespace/name: its service ports' settings, and its endpoints (absent when none)."""
