@@ -1,14 +1,22 @@
-"""`kplab rules`: the iptables rules a kube-proxy version writes on one node, from manifests."""
+"""`kplab rules`: the rules a kube-proxy version writes on one node, from manifests (iptables
+mode: its iptables-restore input; nftables mode: its `ip`/`ip6 kube-proxy` tables)."""
 
 from __future__ import annotations
+
+import json
 
 import click
 
 from kplab.errors import InputError
 from kplab.kubeproxy import generate, load_config, load_env, load_manifests, parse_version
 from kplab.kubeproxy.allocate import DEFAULT_SERVICE_CIDR, allocate_cluster_ips
-from kplab.kubeproxy.objects import NodeEnv
+from kplab.kubeproxy.nftmode.api import choose_config, generate_nft
+from kplab.kubeproxy.nftmode.names import parse_nft_version
+from kplab.kubeproxy.objects import Cluster, KubeProxyConfig, NodeEnv
 from kplab.untrusted import shown
+
+IPTABLES_FORMATS = ("restore", "save")
+NFT_FORMATS = ("nft", "json")
 
 
 def parse_sysctl(text: str) -> tuple[str, int]:
@@ -40,7 +48,14 @@ def parse_sysctl(text: str) -> tuple[str, int]:
     default="current",
     show_default=True,
     metavar="V",
-    help="1.14, 1.15 or current.",
+    help="iptables mode: 1.14, 1.15 or current; nftables mode: 1.33 or current.",
+)
+@click.option(
+    "--proxy-mode",
+    "proxy_mode",
+    type=click.Choice(["iptables", "nftables"]),
+    default=None,
+    help="kube-proxy's mode (default: the KubeProxyConfiguration's `mode`, else iptables).",
 )
 @click.option(
     "--sysctl",
@@ -52,10 +67,11 @@ def parse_sysctl(text: str) -> tuple[str, int]:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["restore", "save"]),
-    default="restore",
-    show_default=True,
-    help="restore: kube-proxy's iptables-restore input; save: what iptables-save prints after.",
+    type=click.Choice([*IPTABLES_FORMATS, *NFT_FORMATS]),
+    default=None,
+    help="iptables mode: restore (default, kube-proxy's iptables-restore input) or save (what "
+    "iptables-save prints after); nftables mode: nft (default, what kube-proxy loads with nft -f) "
+    "or json (what `nft -j list ruleset` prints after).",
 )
 @click.option(
     "--full-node", is_flag=True, help="Add the jump rules kube-proxy installs outside its restore input."
@@ -73,13 +89,13 @@ def rules(
     node_name: str | None,
     env_path: str | None,
     version_text: str,
+    proxy_mode: str | None,
     sysctls: tuple[str, ...],
-    fmt: str,
+    fmt: str | None,
     full_node: bool,
     service_cidr: str,
 ) -> None:
-    """Print the iptables rules kube-proxy writes for these objects."""
-    version = parse_version(version_text)
+    """Print the rules kube-proxy writes for these objects."""
     cluster = load_manifests(list(manifests))
     for note in allocate_cluster_ips(cluster, service_cidr):
         click.echo(f"kplab: note: {note}", err=True)
@@ -88,6 +104,13 @@ def rules(
         config, notes = load_config(config_path)
         cluster.notes.extend(notes)
     env = load_env(env_path) if env_path else NodeEnv()
+    mode = proxy_mode or choose_config(cluster, config).mode
+    if mode == "nftables":
+        _nftables(cluster, config, env, node_name, version_text, fmt or "nft", full_node)
+        return
+    if fmt in NFT_FORMATS:
+        raise InputError(f"--format {fmt}: nftables mode only (--proxy-mode nftables)")
+    version = parse_version(version_text)
     generated = generate(
         cluster,
         config=config,
@@ -100,3 +123,26 @@ def rules(
     for note in generated.notes:
         click.echo(f"kplab: note: {note}", err=True)
     click.echo(generated.save_text() if fmt == "save" else generated.restore_text, nl=False)
+
+
+def _nftables(
+    cluster: Cluster,
+    config: KubeProxyConfig | None,
+    env: NodeEnv,
+    node_name: str | None,
+    version_text: str,
+    fmt: str,
+    full_node: bool,
+) -> None:
+    if fmt in IPTABLES_FORMATS:
+        raise InputError(f"--format {fmt}: iptables mode only (nftables mode writes nft or json)")
+    if full_node:
+        raise InputError("--full-node: iptables mode only (nftables mode touches no table but its own)")
+    version = parse_nft_version(version_text)
+    generated = generate_nft(cluster, config=config, env=env, version=version, node_name=node_name)
+    for note in generated.notes:
+        click.echo(f"kplab: note: {note}", err=True)
+    if fmt == "json":
+        click.echo(json.dumps(generated.json()))
+    else:
+        click.echo(generated.text, nl=False)
