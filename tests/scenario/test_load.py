@@ -53,3 +53,39 @@ def test_errors_name_file_and_line(old: str, new: str, expected: str) -> None:
 def test_yaml_syntax_error() -> None:
     with pytest.raises(InputError, match=r"^s.yaml:2: invalid YAML"):
         parse("name: x\n  - : [\n", "s.yaml")
+
+
+def test_kube_proxy_mode_and_its_versions() -> None:
+    text = builtin_text().replace('kube_proxy_version: "1.14"', "kube_proxy_mode: nftables", 1)
+    s = parse(text, "s.yaml")
+    assert (s.kube_proxy_mode, s.kube_proxy_version) == ("nftables", "current")
+    assert not s.operator_drop_invalid
+    s = parse(text + "operator_drop_invalid: true\n", "s.yaml")
+    assert s.operator_drop_invalid
+    for bad, message in (
+        ("kube_proxy_mode: ipvs", "kube_proxy_mode: expected one of"),
+        ('kube_proxy_mode: nftables\nkube_proxy_version: "1.15"', "kube_proxy_version: expected one of 1.33"),
+    ):
+        with pytest.raises(InputError, match=message):
+            parse(builtin_text().replace('kube_proxy_version: "1.14"', bad, 1), "s.yaml")
+
+
+def test_with_proxy_mode_keeps_a_version_the_mode_has() -> None:
+    from dataclasses import replace
+
+    from kplab.scenario.schema import with_proxy_mode
+
+    seed = builtin()
+    assert with_proxy_mode(seed, "nftables").kube_proxy_version == "current"
+    v133 = replace(seed, kube_proxy_version="1.33")
+    assert with_proxy_mode(v133, "nftables").kube_proxy_version == "1.33"
+    assert with_proxy_mode(v133, "iptables").kube_proxy_version == "current"
+    assert with_proxy_mode(seed, "iptables") == seed
+
+
+def test_the_emulator_refuses_nftables_mode_until_it_has_an_nft_engine() -> None:
+    from kplab.net.cluster import build
+    from kplab.scenario.schema import with_proxy_mode
+
+    with pytest.raises(InputError, match="kube_proxy_mode nftables: the emulator runs iptables mode only"):
+        build(with_proxy_mode(builtin(), "nftables"))

@@ -19,14 +19,17 @@ from kplab.repro.causes import CAUSES, Cause
 from kplab.repro.matrix import MITIGATIONS, Cell
 from kplab.repro.variants import FIXES, VARIANTS
 from kplab.scenario.load import builtin, load_file
-from kplab.scenario.schema import Scenario
+from kplab.scenario.schema import Scenario, with_proxy_mode
 
+PROXY_MODE = click.option("--proxy-mode", type=click.Choice(["iptables", "nftables"]), default=None,
+                          help="kube-proxy's mode (default: the scenario's kube_proxy_mode).")  # fmt: skip
 SCENARIO = click.option("-f", "--file", "scenario_file", type=click.Path(), default=None,
                         help="The scenario (default: the embedded seed scenario).")  # fmt: skip
 
 
-def load(scenario_file: str | None, default: str = "seed") -> Scenario:
-    return load_file(scenario_file) if scenario_file else builtin(default)
+def load(scenario_file: str | None, default: str = "seed", proxy_mode: str | None = None) -> Scenario:
+    scenario = load_file(scenario_file) if scenario_file else builtin(default)
+    return with_proxy_mode(scenario, proxy_mode) if proxy_mode else scenario
 
 
 def unavailable(exc: LabUnavailable) -> InputError:
@@ -64,10 +67,11 @@ def lab() -> None:
 
 @lab.command()
 @SCENARIO
-def up(scenario_file: str | None) -> None:
+@PROXY_MODE
+def up(scenario_file: str | None, proxy_mode: str | None) -> None:
     """Build the scenario's cluster in network namespaces and leave it up."""
     try:
-        state = session.up(load(scenario_file))
+        state = session.up(load(scenario_file, proxy_mode=proxy_mode))
     except LabUnavailable as exc:
         raise unavailable(exc) from None
     except LabInterrupted as exc:
@@ -103,13 +107,14 @@ def clean(every: bool) -> None:
 @click.option("--pcap", "pcap_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="tcpdump captures into DIR/<variant>/<node>.pcap.")  # fmt: skip
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
+@PROXY_MODE
 def repro(scenario_file: str | None, fix: str | None, seed: int | None, pcap_dir: Path | None,
-          output: str) -> None:  # fmt: skip
+          output: str, proxy_mode: str | None) -> None:  # fmt: skip
     """The seed workload on the real kernel: real sockets, the variants of `kplab repro`."""
     from kplab.cli.repro import print_table
     from kplab.lab.repro import run_variants
 
-    scenario = load(scenario_file)
+    scenario = load(scenario_file, proxy_mode=proxy_mode)
     if seed is not None:
         scenario = replace(scenario, seed=seed)
     names = (FIXES[fix],) if fix else VARIANTS
@@ -166,12 +171,13 @@ CAUSE_OPTION = click.option("--cause", "cause_ids", multiple=True, type=click.Ch
               help="The column the lab fills: the running kernel's.")  # fmt: skip
 @CAUSE_OPTION
 @click.option("-o", "--output", type=click.Choice(["text", "json", "markdown"]), default="text")
-def matrix_cmd(kernel_profile: str, cause_ids: tuple[str, ...], output: str) -> None:
+@PROXY_MODE
+def matrix_cmd(kernel_profile: str, cause_ids: tuple[str, ...], output: str, proxy_mode: str | None) -> None:
     """Each cause of `kplab matrix` applied to a live download on this kernel, four mitigations."""
     from kplab.lab.matrix import lab_matrix
 
     try:
-        cells, notes = lab_matrix(causes=_causes(cause_ids))
+        cells, notes = lab_matrix(load(None, "matrix", proxy_mode), causes=_causes(cause_ids))
     except LabUnavailable as exc:
         raise unavailable(exc) from None
     except LabInterrupted as exc:
@@ -195,20 +201,22 @@ def compare() -> None:
 @compare.command(name="matrix")
 @CAUSE_OPTION
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
-def compare_matrix(cause_ids: tuple[str, ...], output: str) -> None:
+@PROXY_MODE
+def compare_matrix(cause_ids: tuple[str, ...], output: str, proxy_mode: str | None) -> None:
     """The emulator's host-profile column next to the lab's; exit 1 on any disagreement."""
     from kplab.lab.compare import report
     from kplab.lab.matrix import lab_matrix
     from kplab.repro.matrix import matrix
 
     causes = _causes(cause_ids)
+    base = load(None, "matrix", proxy_mode)
+    emulator = matrix(base, causes, ("host",))  # first: it refuses what it cannot run, at once
     try:
-        lab_cells, notes = lab_matrix(causes=causes)
+        lab_cells, notes = lab_matrix(base, causes=causes)
     except LabUnavailable as exc:
         raise unavailable(exc) from None
     except LabInterrupted as exc:
         interrupted(exc)
-    emulator = matrix(builtin("matrix"), causes, ("host",))
     result = report(lab_cells, emulator, notes)
     if output == "json":
         click.echo(json.dumps(result, allow_nan=False, indent=2, sort_keys=True))

@@ -1,7 +1,8 @@
 """`kplab lab matrix`: the matrix's host-kernel column measured on the real kernel.
 
 One lab cluster from the matrix scenario (`builtin("matrix")`) serves every cell: per cell the
-nodes get the mitigation's rules (kube-proxy 1.14 or 1.15, loaded with `iptables-restore`) and
+nodes get the mitigation's rules (kube-proxy 1.14 or 1.15, loaded with `iptables-restore`; in
+nftables mode kube-proxy's tables with or without the operator's drop table, loaded with `nft`) and
 sysctls (`nf_conntrack_tcp_loose` of the cause, `nf_conntrack_tcp_be_liberal`), the client node's
 table is cleared of the previous cell's flows, a fresh file server starts, the client downloads
 once through the Service VIP, and when the client has received `TRIGGER_BYTES` the cause acts
@@ -32,10 +33,8 @@ from kplab.lab.measure import accounting, conntrack_stats, install_escape_counte
 from kplab.lab.netns import Lab, Netns, require
 from kplab.lab.shaping import Shaper
 from kplab.lab.sniff import FlowSniffer, FlowView, Injector
-from kplab.lab.topology import LabCluster, build, load_rules, node_sysctls, set_sysctls
+from kplab.lab.topology import LabCluster, build, load_node_rules, node_sysctls, set_sysctls
 from kplab.lab.workload import Workload
-from kplab.net.cluster import node_ruleset
-from kplab.netfilter.iptables_save import render
 from kplab.packet import ip
 from kplab.repro.causes import CAUSES, TRIGGER_BYTES, Cause
 from kplab.repro.matrix import MITIGATIONS, Cell, stage
@@ -87,7 +86,7 @@ def configure(b: Bench, s: Scenario, cause: Cause) -> None:
     for spec in s.nodes:
         node = b.cluster.nodes[spec.name]
         set_sysctls(node, node_sysctls(s, spec)[0])
-        load_rules(node, render(node_ruleset(s, spec, objects), counters=False))
+        load_node_rules(node, s, spec, objects)
         if spec.name != s.pods[0].node or not cause.id.startswith("table-full"):
             node.run(["conntrack", "-F"], check=False)
     client_node = b.cluster.nodes[s.pods[0].node]

@@ -8,7 +8,9 @@
   address as /32, a route to every other node and its pod CIDR, and a default route via the fabric;
 - per node: `ip_forward=1`, `rp_filter=0`, the scenario's `net.netfilter.*` sysctls set inside the
   node's namespace, and the node's rules (`kplab rules --full-node` plus the CNI masquerade rule,
-  `kplab.net.cluster.node_ruleset`) loaded with the real `iptables-restore`;
+  `kplab.net.cluster.node_ruleset`) loaded with the real `iptables-restore`; in nftables mode the
+  CNI rule alone with `iptables-restore` and kube-proxy's tables (`kplab rules --proxy-mode
+  nftables`, with the operator's drop table in the drop_invalid variant) with the real `nft -f`;
 - links shaped with the qdiscs this kernel has (`kplab.lab.shaping`), offloads off.
 Nothing is done in the host's namespace: every command runs through `ip -n` / `ip netns exec`.
 """
@@ -18,11 +20,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from kplab.kubeproxy import Cluster as KubeObjects
+from kplab.kubeproxy.nftmode import kernel as nft
+from kplab.kubeproxy.nftmode.names import TABLE as KUBE_PROXY_TABLE
 from kplab.lab.netns import Lab, Netns
 from kplab.lab.shaping import Shaper
-from kplab.net.cluster import node_ruleset
+from kplab.net.cluster import cni_ruleset, node_ruleset
 from kplab.netfilter.iptables_save import render
-from kplab.scenario.manifests import cluster_objects
+from kplab.scenario.manifests import cluster_objects, node_nft_text
+from kplab.scenario.operator import DROP_INVALID_TABLE_NAME
 from kplab.scenario.schema import NodeSpec, Scenario
 
 GATEWAY = "169.254.1.1"
@@ -123,7 +129,7 @@ def build(scenario: Scenario, lab: Lab) -> LabCluster:
     objects = cluster_objects(scenario)
     for spec in scenario.nodes:
         _node_settings(cluster, spec)
-        load_rules(cluster.nodes[spec.name], render(node_ruleset(scenario, spec, objects), counters=False))
+        load_node_rules(cluster.nodes[spec.name], scenario, spec, objects)
     return cluster
 
 
@@ -168,3 +174,17 @@ def _node_settings(cluster: LabCluster, spec: NodeSpec) -> None:
 def load_rules(node: Netns, restore_text: str) -> None:
     """Replace the node's tables with `restore_text` through the real `iptables-restore`."""
     node.run(["iptables-restore"], input=restore_text)
+
+
+def load_node_rules(node: Netns, scenario: Scenario, spec: NodeSpec, objects: KubeObjects) -> None:
+    """The node's rules in the scenario's kube-proxy mode, replacing what it held."""
+    if scenario.kube_proxy_mode != "nftables":
+        load_rules(node, render(node_ruleset(scenario, spec, objects), counters=False))
+        return
+    load_rules(node, render(cni_ruleset(scenario.cluster_cidr), counters=False))
+    # add-then-delete removes a table whether or not it is there, in the batch that loads the new ones
+    stale = "".join(
+        f"add table ip {name}\ndelete table ip {name}\n"
+        for name in (KUBE_PROXY_TABLE, DROP_INVALID_TABLE_NAME)
+    )
+    nft.load(node, stale + node_nft_text(scenario, spec, objects))

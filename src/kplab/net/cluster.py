@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from kplab.apps.download import DownloadWorkload
 from kplab.apps.fileserver import FileServer
+from kplab.errors import InputError
 from kplab.kubeproxy import Cluster as KubeObjects
 from kplab.net.fabric import Switch
 from kplab.net.link import Faults, Link
@@ -61,7 +62,7 @@ def _link(sched: Scheduler, seed: int, name: str, spec: LinkSpec) -> Link:
                 spec.queue_packets, faults=_faults(spec))  # fmt: skip
 
 
-def cni_masquerade(cluster_cidr: str) -> list[Rule]:
+def cni_ruleset(cluster_cidr: str) -> Ruleset:
     """The CNI's rule for pod traffic leaving the cluster (ip-masq-agent style): nat POSTROUTING,
     source in the cluster CIDR, destination outside it, MASQUERADE to the node's address."""
     text = (
@@ -69,7 +70,11 @@ def cni_masquerade(cluster_cidr: str) -> list[Rule]:
         f"-A POSTROUTING -s {cluster_cidr} ! -d {cluster_cidr} -m comment "
         '--comment "kplab: CNI masquerade for traffic leaving the cluster" -j MASQUERADE\nCOMMIT\n'
     )
-    return parse(text, "<cni>").tables["nat"].chains["POSTROUTING"].rules
+    return parse(text, "<cni>")
+
+
+def cni_masquerade(cluster_cidr: str) -> list[Rule]:
+    return cni_ruleset(cluster_cidr).tables["nat"].chains["POSTROUTING"].rules
 
 
 def node_ruleset(s: Scenario, spec: NodeSpec, objects: KubeObjects) -> Ruleset:
@@ -96,6 +101,11 @@ def _host(s: Scenario, name: str, node: str, addr: str, sched: Scheduler) -> Pod
 
 
 def build(s: Scenario) -> EmulatedCluster:
+    if s.kube_proxy_mode != "iptables":
+        raise InputError(
+            f"{s.source}: kube_proxy_mode {s.kube_proxy_mode}: the emulator runs iptables mode only "
+            "so far (kplab lab runs nftables mode on the real kernel)"
+        )
     sched = Scheduler(derive_rng(s.seed, "scheduler"))
     objects = cluster_objects(s)
     switch = Switch()

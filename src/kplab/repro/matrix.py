@@ -56,8 +56,10 @@ def stage(base: Scenario, cause: Cause, kernel: str, mitigation: str) -> Scenari
     s = replace(base, kernel=kernel, sysctls={**base.sysctls, LOOSE: cause.loose})
     liberal = 1 if mitigation in ("be-liberal", "both") else 0
     s = with_be_liberal(s, liberal)
-    version = "1.15" if mitigation in ("drop-invalid", "both") else "1.14"
-    return replace(s, kube_proxy_version=version)
+    drop = mitigation in ("drop-invalid", "both")
+    if s.kube_proxy_mode == "nftables":  # no kube-proxy version drops INVALID: the operator does
+        return replace(s, operator_drop_invalid=drop)
+    return replace(s, kube_proxy_version="1.15" if drop else "1.14")
 
 
 def cell(base: Scenario, cause: Cause, kernel: str, mitigation: str) -> Cell:

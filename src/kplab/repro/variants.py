@@ -4,6 +4,7 @@
 - `control`: the same downloads straight to the backend pods' own addresses (no Service NAT),
   as between plain VMs;
 - `drop_invalid`: kube-proxy 1.15's rules (`-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP`);
+  in nftables mode, which has no such rule, the operator's own table (`kplab.scenario.operator`);
 - `be_liberal`: `net.netfilter.nf_conntrack_tcp_be_liberal=1` on every node.
 
 Same seed for all four: the differences come from the variant alone.
@@ -31,6 +32,8 @@ def with_be_liberal(s: Scenario, value: int) -> Scenario:
 
 
 def _drop_invalid(s: Scenario) -> Scenario:
+    if s.kube_proxy_mode == "nftables":
+        return replace(with_be_liberal(s, 0), operator_drop_invalid=True)
     # 1.14 -> 1.15 adds the rule; 1.15 and current (with be_liberal off) already write it.
     version = "1.15" if s.kube_proxy_version == "1.14" else s.kube_proxy_version
     return replace(with_be_liberal(s, 0), kube_proxy_version=version)

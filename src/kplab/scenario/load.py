@@ -26,6 +26,8 @@ MAX_QUEUE_PACKETS = 1_000_000
 MAX_RCVBUF = 2**31 - 1  # the kernel's int (net.core.rmem_max)
 KERNELS = ("5.4", "6.1", "host")
 KUBE_PROXY_VERSIONS = ("1.14", "1.15", "current")
+KUBE_PROXY_MODES = ("iptables", "nftables")
+NFT_KUBE_PROXY_VERSIONS = ("1.33", "current")
 _LINK = LinkSpec()
 
 
@@ -109,6 +111,12 @@ def _share(v: Any) -> float:
     if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1:  # (refuses NaN)
         raise ValueError(f"expected a probability between 0 and 1, got {shown(v)}")
     return float(v)
+
+
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"expected true or false, got {v!r}")
+    return v
 
 
 def _str(v: Any) -> str:
@@ -274,6 +282,7 @@ def parse(text: str, file: str) -> Scenario:
         raise InputError(f"{file}:1: scenario: missing 'workload'")
     links = r.sub("links")
     tcp = r.sub("tcp")
+    mode = r.get("kube_proxy_mode", _choice(KUBE_PROXY_MODES), "iptables")
     scenario = Scenario(
         name=r.get("name", _str),
         seed=r.get("seed", _seed, 1),
@@ -281,7 +290,13 @@ def parse(text: str, file: str) -> Scenario:
             "duration", _at_least(1, duration_ns, "a scenario needs a duration above 0"), 60 * SECOND
         ),
         kernel=r.get("kernel", _choice(KERNELS), "5.4"),
-        kube_proxy_version=r.get("kube_proxy_version", _choice(KUBE_PROXY_VERSIONS), "1.14"),
+        kube_proxy_mode=mode,
+        kube_proxy_version=r.get(
+            "kube_proxy_version",
+            _choice(NFT_KUBE_PROXY_VERSIONS if mode == "nftables" else KUBE_PROXY_VERSIONS),
+            "current" if mode == "nftables" else "1.14",
+        ),
+        operator_drop_invalid=r.get("operator_drop_invalid", _bool, False),
         cluster_cidr=r.get("cluster_cidr", _cidr, "10.0.0.0/16"),
         sysctls=r.get("sysctls", _sysctls, {}),
         nodes=tuple(_node(n) for n in r.items("nodes")),

@@ -9,11 +9,16 @@ the two equal (what kube-proxy's loader reads from the text is what `cluster_obj
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import yaml
 
 from kplab.kubeproxy import Cluster, GeneratedRules, KubeProxyConfig, Version, generate
 from kplab.kubeproxy.ipaddr import parse_cidr
+from kplab.kubeproxy.nftmode.api import GeneratedNft, generate_nft
+from kplab.kubeproxy.nftmode.names import NftVersion
 from kplab.kubeproxy.objects import EndpointSlice, Node, Service, ServicePort, SliceEndpoint, SlicePort
+from kplab.scenario.operator import DROP_INVALID_TABLE
 from kplab.scenario.schema import NodeSpec, PodSpec, Scenario
 
 BE_LIBERAL = "net.netfilter.nf_conntrack_tcp_be_liberal"
@@ -142,3 +147,22 @@ def node_rules(scenario: Scenario, node: NodeSpec, cluster: Cluster | None = Non
         node_name=node.name,
         full_node=True,
     )
+
+
+def node_nft(scenario: Scenario, node: NodeSpec, cluster: Cluster | None = None) -> GeneratedNft:
+    """The tables kube-proxy's nftables mode (the scenario's version) writes on `node`."""
+    config = proxy_config(scenario, node)
+    config = replace(config, mode="nftables", cluster_cidrs=(config.cluster_cidr,))
+    return generate_nft(
+        cluster or cluster_objects(scenario),
+        config=config,
+        version=NftVersion(scenario.kube_proxy_version),
+        node_name=node.name,
+    )
+
+
+def node_nft_text(scenario: Scenario, node: NodeSpec, cluster: Cluster | None = None) -> str:
+    """What the node's nftables holds besides iptables' own tables: kube-proxy's tables, and the
+    operator's drop table when the scenario has one."""
+    text = node_nft(scenario, node, cluster).text
+    return text + DROP_INVALID_TABLE if scenario.operator_drop_invalid else text

@@ -7,7 +7,7 @@ validated data; `load.py` reads it from YAML.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +90,16 @@ class Scenario:
     duration_ns: int = 60_000_000_000
     kernel: str = "5.4"
     kube_proxy_version: str = "1.14"
+    kube_proxy_mode: str = "iptables"  # iptables | nftables (versions 1.33 and current)
     cluster_cidr: str = "10.0.0.0/16"
     sysctls: dict[str, int] = field(default_factory=dict)
     pod_link: LinkSpec = LinkSpec()
     fabric_link: LinkSpec = LinkSpec()
     tcp_rcvbuf_bytes: int = 0  # every host's TCP receive buffer (0: kplab.tcp's default)
     externals: tuple[PodSpec, ...] = ()  # hosts outside the cluster, on the fabric (node "")
+    # the operator's own `ct state invalid drop` table (kplab.scenario.operator): nftables mode's
+    # drop_invalid variant
+    operator_drop_invalid: bool = False
     source: str = "<builtin>"
 
     def node(self, name: str) -> NodeSpec:
@@ -123,3 +127,15 @@ class Scenario:
             if f"{svc.namespace}/{svc.name}" == ref:
                 return svc
         raise KeyError(ref)
+
+
+NFT_VERSIONS = ("1.33", "current")
+
+
+def with_proxy_mode(s: Scenario, mode: str) -> Scenario:
+    """`s` with kube-proxy in `mode`; a version the mode never had becomes `current`."""
+    nft = mode == "nftables"
+    version = s.kube_proxy_version
+    if nft != (version in NFT_VERSIONS) and version != "current":
+        version = "current"
+    return replace(s, kube_proxy_mode=mode, kube_proxy_version=version)
