@@ -59,4 +59,5 @@ def test_far_beyond_window_resets_as_is_but_not_with_either_fix() -> None:
     for fixed in (dropped, liberal):
         assert fixed.escaped == 0 and fixed.client_rst == 0, fixed
         assert not fixed.server_reset and fixed.ended == "completed", fixed
-    assert not [n for n in list_namespaces() if n.startswith(f"kplab-{os.getpid()}-")]
+    # (other tests of this process may hold namespaces of their own: a session-wide conntrack node)
+    assert not [n for n in list_namespaces() if n.startswith(f"kplab-{os.getpid()}-matrix")]
