@@ -124,7 +124,7 @@ def test_real_challenge_ack_survival(lab: Lab, tmp_path: Path) -> None:
     assert any("challenge ACK" in e for e in found.evidence)
 
 
-NFT_RULESET = DATA.parent / "nft" / "overall_current.nft"
+NFT_RULESET = DATA.parent / "kube-proxy-nftables" / "overall_current" / "expected.nft"
 GUARD = "table inet guard {\n chain forward {\n  type filter hook forward priority filter; policy accept;\n" \
         "  ct state invalid drop\n }\n}\n"  # fmt: skip
 

@@ -11,7 +11,8 @@ from kplab.netfilter.nft.tracer import NftProbe
 from kplab.packet import PROTO_NUMBERS
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "nft"
-OVERALL = {form: DATA / f"overall_current.{form}" for form in ("nft", "list", "json")}
+OVERALL = {form: DATA / f"overall_current.{form}" for form in ("list", "json")}
+OVERALL["nft"] = DATA.parent / "kube-proxy-nftables" / "overall_current" / "expected.nft"
 NODE_IPS = ("192.168.0.2", "192.168.1.2", "192.168.99.11", "2001:db8::1", "2001:db8:1::2")
 
 
