@@ -34,6 +34,8 @@ HOT: Final = (
     "kplab.netfilter.hooks",
     "kplab.netfilter.engine",
     "kplab.netfilter.linux_tracker",
+    "kplab.netfilter.node",
+    "kplab.netfilter.matches.ct",
     "kplab.netfilter.ctview",
     "kplab.netfilter.conntrack.table",
     "kplab.netfilter.conntrack.tcp",
@@ -50,6 +52,8 @@ HOT: Final = (
     "kplab.tcp.host",
     "kplab.tcp.cc",
     "kplab.tcp.recovery",
+    "kplab.apps.download",
+    "kplab.apps.fileserver",
 )
 BUILT: Final = "kplab._built"  # generated at build time, compiled with HOT: the hash of their sources
 PURE_ENV: Final = "KPLAB_PURE"
