@@ -7,7 +7,7 @@ DEBS    := iproute2 iptables nftables conntrack tcpdump ethtool tshark
 # Debian tools the lab and the real-kernel tests need; installed as root when one is missing.
 TOOLS   := ip iptables iptables-save iptables-restore nft conntrack tcpdump ethtool tshark
 
-.PHONY: demo test lint typecheck pytest bench debs build clean
+.PHONY: demo test lint typecheck pytest bench bench-debs debs build clean
 
 # The venv and an editable install of kplab (pure: compiling is the separate, incremental step below).
 $(STAMP): pyproject.toml setup.py
@@ -62,7 +62,17 @@ pytest: $(BUILD) debs
 
 test: lint typecheck pytest
 
-bench: $(BUILD) debs
+# ns-3 for the emulator-vs-ns-3 benchmark (bench/ns3.py builds bench/ns3/cluster.cc against it)
+bench-debs:
+	@if ! dpkg -s libns3-dev >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing libns3-dev for the ns-3 benchmark"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq libns3-dev >/dev/null \
+	    || { apt-get -o DPkg::Lock::Timeout=900 update -qq && DEBIAN_FRONTEND=noninteractive \
+	         apt-get -o DPkg::Lock::Timeout=900 install -y -qq libns3-dev >/dev/null; }; \
+	  else echo "note: libns3-dev is missing (run make bench as root to install it)"; fi; \
+	fi
+
+bench: $(BUILD) debs bench-debs
 	$(BIN)/python -m bench
 
 clean:
