@@ -8,7 +8,9 @@ import os
 import random
 import time
 
-from kplab.netfilter.engine import Engine, compile_ruleset
+from kplab.netfilter.chainwalk import walk
+from kplab.netfilter.compiler import compile_ruleset
+from kplab.netfilter.engine import Engine
 from kplab.netfilter.iptables_save import parse
 from kplab.netfilter.state import EngineState, Env, Skb
 from kplab.packet import TCP, Packet, fmt_ip
@@ -73,7 +75,7 @@ def classify_rate(engine: Engine, services: int, seed: int, seconds: float) -> f
     while True:
         for pkt in batch:
             skb = Skb(in_iface="eth0")
-            engine.run_chain(chain, pkt, skb, env)
+            walk(chain, pkt, skb, env)
             assert skb.nat is not None
         done += len(batch)
         elapsed = time.process_time() - start
@@ -96,7 +98,7 @@ HEADER = (
     "|---:|---:|---:|---:|---:|---:|",
 )
 NOTE = (
-    "One classification = `Engine.run_chain(nat PREROUTING)` for a NEW TCP packet to a random Service "
+    "One classification = `chainwalk.walk(nat PREROUTING)` for a NEW TCP packet to a random Service "
     "VIP: KUBE-SERVICES, KUBE-SVC (masquerade check, up to {endpoints} statistic draws), KUBE-SEP, DNAT; "
     "no trace recorded. Rulesets are generated in kube-proxy's current layout (bench/trace.py). Each "
     "figure is per CPU second of the benchmark process, the best of {rounds} interleaved runs. The last "

@@ -13,7 +13,7 @@ import pytest
 from kplab.diagnose.rules import analyse
 from kplab.errors import InputError
 from kplab.lab.netns import Lab
-from kplab.netfilter.engine import compile_ruleset
+from kplab.netfilter.compiler import compile_ruleset
 from kplab.netfilter.iptables_save import parse
 
 HEAD = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:A - [0:0]\n:B - [0:0]\n"

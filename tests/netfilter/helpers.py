@@ -31,7 +31,7 @@ def strip_comments(text: str) -> list[str]:
 
 def engine_of(rules: str, table: str = "filter", *, unknown: str = "error", indexed: bool = True):  # type: ignore[no-untyped-def]
     """Compile `rules` (lines of `-A ...`) into an engine; user chains are declared automatically."""
-    from kplab.netfilter.engine import compile_ruleset
+    from kplab.netfilter.compiler import compile_ruleset
     from kplab.netfilter.iptables_save import parse
     from kplab.netfilter.model import BUILTIN_CHAINS
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from kplab.netfilter.compiler import compile_ruleset
 from kplab.netfilter.conntrack import Conntrack
-from kplab.netfilter.engine import Engine, compile_ruleset
+from kplab.netfilter.engine import Engine
 from kplab.netfilter.iptables_save import parse
 from kplab.netfilter.linux_tracker import LinuxTracker
 from kplab.netfilter.standin import StandInTracker

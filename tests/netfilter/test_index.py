@@ -5,7 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kplab.netfilter.engine import Block, Fan, TraceEntry, compile_ruleset
+from kplab.netfilter.chainwalk import walk
+from kplab.netfilter.compiler import compile_ruleset
+from kplab.netfilter.engine import Block, Fan, TraceEntry
 from kplab.netfilter.iptables_save import parse
 from kplab.netfilter.state import EngineState, Env, Skb
 from kplab.packet import TCP, UDP, Packet, ip
@@ -81,9 +83,7 @@ packets = st.builds(
 def run(engine, pkt: Packet, mark: int) -> tuple[int, int, list[tuple[str, str, int]]]:  # type: ignore[no-untyped-def]
     trace: list[TraceEntry] = []
     skb = Skb(mark=mark)
-    verdict = engine.run_chain(
-        engine.chain("filter", "INPUT"), pkt.copy(), skb, Env(0, EngineState.seeded(0)), trace
-    )
+    verdict = walk(engine.chain("filter", "INPUT"), pkt.copy(), skb, Env(0, EngineState.seeded(0)), trace)
     return verdict, skb.mark, [(e.chain, e.kind, e.number) for e in trace]
 
 
@@ -117,7 +117,7 @@ def test_endpoint_choice_becomes_a_fan_with_the_same_draws() -> None:
         seen = []
         for _ in range(300):
             skb = Skb()
-            engine.run_chain(engine.chain("nat", "PREROUTING"), Packet(1, 2), skb, Env(0, state))
+            walk(engine.chain("nat", "PREROUTING"), Packet(1, 2), skb, Env(0, state))
             seen.append(skb.mark)
         marks.append(seen)
     assert marks[0] == marks[1] and len(set(marks[0])) >= 3  # after a return, the next draws still run
@@ -144,5 +144,5 @@ def test_kube_services_chain_becomes_one_block() -> None:
     assert isinstance(block, Block) and block.size == 100 and len(block.table) == 100
     trace: list[TraceEntry] = []
     pkt = Packet(ip("10.0.0.2"), ip("172.30.0.77"), TCP, 1, 80)
-    engine.run_chain(chain, pkt, Skb(), Env(0, EngineState.seeded(0)), trace)
+    walk(chain, pkt, Skb(), Env(0, EngineState.seeded(0)), trace)
     assert [(e.chain, e.number) for e in trace][:2] == [("KUBE-SERVICES", 77), ("KUBE-SVC-76", 1)]

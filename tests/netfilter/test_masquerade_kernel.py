@@ -12,7 +12,7 @@ import pytest
 
 from kplab.lab.inside import inside
 from kplab.lab.netns import Lab
-from kplab.netfilter.engine import compile_ruleset
+from kplab.netfilter.compiler import compile_ruleset
 from kplab.netfilter.iptables_save import parse
 from kplab.netfilter.node import NodeNet, Route
 from kplab.netfilter.standin import StandInTracker

@@ -7,6 +7,7 @@ import random
 import pytest
 
 from kplab.errors import InputError
+from kplab.netfilter.chainwalk import walk
 from kplab.netfilter.ctview import CtStatus, CtView, FiveTuple
 from kplab.netfilter.state import EngineState, Env, Skb, sets_from_mapping
 from kplab.packet import ICMP, TCP, UDP, Packet, TcpFlags, ip
@@ -19,7 +20,7 @@ NOW = 1_000_000_000_000
 def verdict(rules: str, pkt: Packet, skb: Skb | None = None, env: Env | None = None, **kw) -> int:  # type: ignore[no-untyped-def]
     engine = engine_of(rules, **kw)
     env = env or Env(NOW, EngineState.seeded(1), frozenset({ip("192.168.0.2")}))
-    return engine.run_chain(engine.chain("filter", "INPUT"), pkt, skb or Skb(in_iface="eth0"), env)
+    return walk(engine.chain("filter", "INPUT"), pkt, skb or Skb(in_iface="eth0"), env)
 
 
 def tcp(
@@ -131,7 +132,7 @@ def test_statistic_random_follows_the_seeded_rng_and_the_kernel_rounding() -> No
     engine = engine_of("-A INPUT -m statistic --mode random --probability 0.25 -j DROP")
     state = EngineState(random.Random(7))
     env = Env(NOW, state)
-    results = [engine.run_chain(engine.chain("filter", "INPUT"), tcp(), Skb(), env) for _ in range(4000)]
+    results = [walk(engine.chain("filter", "INPUT"), tcp(), Skb(), env) for _ in range(4000)]
     expect_rng = random.Random(7)
     expected = [0 if expect_rng.getrandbits(31) < 0x20000000 else 1 for _ in range(4000)]
     assert results == expected
@@ -142,7 +143,7 @@ def test_statistic_nth_counts_from_packet() -> None:
     engine = engine_of("-A INPUT -m statistic --mode nth --every 3 --packet 1 -j DROP")
     env = Env(NOW, EngineState.seeded(0))
     chain = engine.chain("filter", "INPUT")
-    got = [engine.run_chain(chain, tcp(), Skb(), env) for _ in range(7)]
+    got = [walk(chain, tcp(), Skb(), env) for _ in range(7)]
     assert got == [1, 0, 1, 1, 0, 1, 1]
 
 
@@ -157,7 +158,7 @@ def test_recent_set_rcheck_update_seconds_hitcount_remove() -> None:
     chain = engine.chain("filter", "INPUT")
 
     def send(dport: int, t_s: float) -> int:
-        return engine.run_chain(chain, tcp(dport=dport), Skb(), Env(int(t_s * 1e9), state))
+        return walk(chain, tcp(dport=dport), Skb(), Env(int(t_s * 1e9), state))
 
     assert send(2, 0) == 1  # nothing recorded yet
     send(1, 0)
@@ -180,10 +181,10 @@ def test_limit_is_a_token_bucket_in_time() -> None:
     engine = engine_of("-A INPUT -m limit --limit 2/sec --limit-burst 3 -j DROP")
     state = EngineState.seeded(0)
     chain = engine.chain("filter", "INPUT")
-    burst = [engine.run_chain(chain, tcp(), Skb(), Env(0, state)) for _ in range(5)]
+    burst = [walk(chain, tcp(), Skb(), Env(0, state)) for _ in range(5)]
     assert burst == [0, 0, 0, 1, 1]
-    assert engine.run_chain(chain, tcp(), Skb(), Env(499_000_000, state)) == 1
-    assert engine.run_chain(chain, tcp(), Skb(), Env(500_000_000, state)) == 0
+    assert walk(chain, tcp(), Skb(), Env(499_000_000, state)) == 1
+    assert walk(chain, tcp(), Skb(), Env(500_000_000, state)) == 0
 
 
 def test_nfacct_counts_packets_and_bytes() -> None:
@@ -192,7 +193,7 @@ def test_nfacct_counts_packets_and_bytes() -> None:
     for _ in range(3):
         pkt = tcp()
         pkt.length = 100
-        engine.run_chain(engine.chain("filter", "INPUT"), pkt, Skb(), Env(0, state))
+        walk(engine.chain("filter", "INPUT"), pkt, Skb(), Env(0, state))
     assert state.nfacct["seen"] == [3, 300]
 
 

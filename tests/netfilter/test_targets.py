@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kplab.errors import InputError
+from kplab.netfilter.chainwalk import walk
 from kplab.netfilter.ctview import CtView, Nat
 from kplab.netfilter.engine import TraceEntry
 from kplab.netfilter.state import EngineState, Env, Skb
@@ -18,7 +19,7 @@ def run(rules: str, skb: Skb | None = None, table: str = "filter", chain: str = 
     skb = skb or Skb()
     trace: list[TraceEntry] = []
     pkt = Packet(ip("10.0.0.2"), ip("192.168.0.2"), TCP, 40000, 80)
-    verdict = engine.run_chain(engine.chain(table, chain), pkt, skb, Env(0, EngineState.seeded(0)), trace)
+    verdict = walk(engine.chain(table, chain), pkt, skb, Env(0, EngineState.seeded(0)), trace)
     return verdict, skb, trace
 
 
@@ -118,7 +119,7 @@ def test_drop_policy_and_rule_without_target() -> None:
     ruleset_policy.policy = 0
     pkt = Packet(ip("10.0.0.2"), ip("1.1.1.1"))
     trace: list[TraceEntry] = []
-    assert engine.run_chain(ruleset_policy, pkt, Skb(), Env(0, EngineState.seeded(0)), trace) == 0
+    assert walk(ruleset_policy, pkt, Skb(), Env(0, EngineState.seeded(0)), trace) == 0
     assert [(e.kind, e.verdict) for e in trace] == [("rule", None), ("policy", "DROP")]
 
 

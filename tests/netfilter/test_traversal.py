@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from kplab.netfilter.compiler import compile_ruleset
 from kplab.netfilter.ctview import CtView, Nat
-from kplab.netfilter.engine import compile_ruleset
 from kplab.netfilter.iptables_save import parse
 from kplab.netfilter.node import NodeNet, Route
 from kplab.netfilter.standin import StandInTracker

@@ -8,7 +8,7 @@ import ipaddress
 
 import pytest
 
-from kplab.netfilter.engine import compile_ruleset
+from kplab.netfilter.compiler import compile_ruleset
 from kplab.netfilter.iptables_save import parse
 from kplab.netfilter.nft.compile import compile_nft
 from kplab.netfilter.nft.load import load_nft, parse_nft

@@ -16,7 +16,8 @@ import click
 
 from kplab.errors import InputError
 from kplab.netfilter import iproute, ipset
-from kplab.netfilter.engine import TraceEntry, compile_ruleset
+from kplab.netfilter.compiler import compile_ruleset
+from kplab.netfilter.engine import TraceEntry
 from kplab.netfilter.iptables_s import parse_dump
 from kplab.netfilter.model import Ruleset
 from kplab.netfilter.nft.tracer import NftProbe

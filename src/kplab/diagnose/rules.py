@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kplab.errors import located
-from kplab.netfilter.engine import compile_ruleset
+from kplab.netfilter.compiler import compile_ruleset
 from kplab.netfilter.extensions import IPTABLES_MATCHES, IPTABLES_TARGETS
 from kplab.netfilter.iptables_s import parse_dump as parse_save
 from kplab.netfilter.model import Rule, Ruleset, Table

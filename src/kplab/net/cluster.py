@@ -24,8 +24,9 @@ from kplab.net.fabric import Switch
 from kplab.net.link import Faults, Link
 from kplab.net.node import Node
 from kplab.net.pod import Pod
+from kplab.netfilter.compiler import compile_ruleset
 from kplab.netfilter.conntrack import Conntrack, Sysctls, get_profile
-from kplab.netfilter.engine import Engine, compile_ruleset
+from kplab.netfilter.engine import Engine
 from kplab.netfilter.iptables_save import parse
 from kplab.netfilter.model import Rule, Ruleset
 from kplab.netfilter.state import EngineState

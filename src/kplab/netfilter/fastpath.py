@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from kplab.netfilter.chainwalk import walk
 from kplab.netfilter.ctview import CtDrop, Nat
-from kplab.netfilter.engine import CChain, Engine, walk
+from kplab.netfilter.engine import CChain, Engine
 from kplab.netfilter.hooks import (
     ACCEPT,
     DROP,

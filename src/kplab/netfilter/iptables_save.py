@@ -5,7 +5,7 @@
 rule counters, `COMMIT`) and is as strict as it about words: an unquoted multi-word comment is a
 `Bad argument`. `lenient=True` accepts what kube-proxy's test parser accepts (multi-word values
 without quotes, rules on chains never declared). Parsing checks syntax only; what values mean
-(addresses, ports, marks) is checked when the ruleset is compiled (`kplab.netfilter.engine`).
+(addresses, ports, marks) is checked when the ruleset is compiled (`kplab.netfilter.compiler`).
 Every table, chain and rule keeps its `Source(file, line)`. Bad input raises
 `InputError("file:line: what is wrong")`.
 

@@ -23,7 +23,6 @@ from kplab.packet import Packet
 Action = Callable[[Packet, Skb, Env], int]
 ACCEPT = int(Verdict.ACCEPT)
 REJECT = int(Verdict.REJECT)
-NEVER = object()  # marker: the rule never matches (unknown target, "never-match" policy)
 UNTRACKED = "UNTRACKED"
 
 
@@ -159,9 +158,9 @@ def _nat(name: str, opts: dict[str, tuple[str, ...]], rule: Rule) -> Action:
     return action
 
 
-def _unknown(rule: Rule, name: str, unknown: str) -> Action | object:
+def _unknown(rule: Rule, name: str, unknown: str) -> Action | None:
     if unknown == "never-match":
-        return NEVER
+        return None
     if unknown == "always-match":
         return _continue
     error = _error(rule, f"unsupported target '{name}'")
@@ -172,8 +171,9 @@ def _unknown(rule: Rule, name: str, unknown: str) -> Action | object:
     return action
 
 
-def compile_target(rule: Rule, target: Target, unknown: str) -> Action | object:
-    """The action of an extension target (not a chain, not ACCEPT/DROP/RETURN), or NEVER."""
+def compile_target(rule: Rule, target: Target, unknown: str) -> Action | None:
+    """The action of an extension target (not a chain, not ACCEPT/DROP/RETURN), or None when the
+    rule never matches (an unknown target under the "never-match" policy)."""
     opts = _opts(target)
     name = target.name
     try:

@@ -51,8 +51,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kplab.netfilter.chainwalk import walk
 from kplab.netfilter.ctview import CtDrop
-from kplab.netfilter.engine import Engine, TraceEntry, walk
+from kplab.netfilter.engine import Engine, TraceEntry
 from kplab.netfilter.fastpath import FastPath
 from kplab.netfilter.hooks import (
     ACCEPT,

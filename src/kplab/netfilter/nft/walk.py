@@ -24,9 +24,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from kplab.netfilter.chainwalk import walk
 from kplab.netfilter.ctview import CtDrop
 from kplab.netfilter.engine import CChain as IptChain
-from kplab.netfilter.engine import Engine, TraceEntry, walk
+from kplab.netfilter.engine import Engine, TraceEntry
 from kplab.netfilter.hooks import (
     ACCEPT,
     DROP,
