@@ -13,7 +13,7 @@ from kplab.netfilter.iptables_save import parse
 from kplab.netfilter.nft.compile import compile_nft
 from kplab.netfilter.nft.load import load_nft, parse_nft
 from kplab.netfilter.nft.tracer import trace_nft, trace_nft_stateless
-from kplab.netfilter.nft.walk import NodeWalk
+from kplab.netfilter.nft.walk import node_walker
 from kplab.netfilter.node import NodeNet
 from kplab.netfilter.standin import StandInTracker
 from kplab.netfilter.state import EngineState, Skb
@@ -189,8 +189,10 @@ def test_base_chains_interleave_with_iptables_tables_by_priority() -> None:
             "t.rules",
         )
     )
-    walk = NodeWalk(nft, ipt, NodeNet.simple([ip("192.168.0.2")]), StandInTracker(), EngineState.seeded(0))
-    result = walk.run(Packet(ip("10.0.0.1"), ip("10.0.0.2"), 6, 1, 80), Skb(in_iface="eth0"), 0, trace=True)
+    walk = node_walker(
+        nft, ipt, NodeNet.simple([ip("192.168.0.2")]), StandInTracker(), EngineState.seeded(0), traced=True
+    )
+    result = walk.evaluate(Packet(ip("10.0.0.1"), ip("10.0.0.2"), 6, 1, 80), Skb(in_iface="eth0"), 0)
     assert (result.verdict, result.hook.value) == ("DROP", "FORWARD")
     assert [(e.table, e.chain) for e in result.trace if e.kind == "rule"] == [
         ("ip a", "pre"),
@@ -235,11 +237,11 @@ AFFINITY = """table ip kube-proxy {
 def test_client_ip_affinity_sticks_until_the_timeout() -> None:
     engine = compile_nft(parse_nft(AFFINITY, "a.nft"))
     state = EngineState.seeded(7)
-    walk = NodeWalk(engine, None, NodeNet.simple([ip("192.168.0.2")]), StandInTracker(), state)
+    walk = node_walker(engine, None, NodeNet.simple([ip("192.168.0.2")]), StandInTracker(), state)
 
     def connect(src: str, now_s: int) -> int:
         pkt = Packet(ip(src), ip("172.30.0.1"), 6, 40000, 80)
-        walk.run(pkt, Skb(in_iface="eth0"), now_s * 1_000_000_000)
+        walk.evaluate(pkt, Skb(in_iface="eth0"), now_s * 1_000_000_000)
         return pkt.dst
 
     first = connect("10.0.0.5", 0)
@@ -285,11 +287,11 @@ def test_sets_maps_intervals_and_meta(
     src: str, dport: int, proto: str, iface: str, mark: int, verdict: str
 ) -> None:
     engine = compile_nft(parse_nft(SETS, "s.nft"))
-    walk = NodeWalk(
+    walk = node_walker(
         engine, None, NodeNet.simple([ip("192.168.0.2")]), StandInTracker(), EngineState.seeded(0)
     )
     number = {"tcp": 6, "udp": 17}[proto]
-    result = walk.run(
+    result = walk.evaluate(
         Packet(ip(src), ip("192.168.0.2"), number, 5555, dport), Skb(mark=mark, in_iface=iface), 0
     )
     assert result.verdict == verdict
@@ -330,7 +332,7 @@ def test_snat_masquerade_and_ct_status() -> None:
     assert (masq.verdict, masq.snat, masq.masquerade) == ("ACCEPT", "192.168.0.2:40000", True)
     snat = trace_nft(engine, probe("10.0.0.5", "198.51.100.1", 443, node_ips=("192.168.0.2",)))
     assert (snat.snat, snat.masquerade) == ("192.168.0.100:5000", False)
-    walk = NodeWalk(
+    walk = node_walker(
         engine,
         None,
         NodeNet.simple([ip("192.168.0.2")]),
@@ -338,9 +340,9 @@ def test_snat_masquerade_and_ct_status() -> None:
         EngineState.seeded(0),
     )
     skb = Skb(in_iface="eth0")
-    assert walk.run(Packet(ip("10.0.0.5"), ip("10.9.9.9"), 6, 1, 80), skb, 0).verdict == "ACCEPT"
+    assert walk.evaluate(Packet(ip("10.0.0.5"), ip("10.9.9.9"), 6, 1, 80), skb, 0).verdict == "ACCEPT"
     assert skb.mark == 7  # ct status dnat held
-    new_snat = NodeWalk(
+    new_snat = node_walker(
         engine,
         None,
         NodeNet.simple([ip("192.168.0.2")]),
@@ -348,7 +350,7 @@ def test_snat_masquerade_and_ct_status() -> None:
         EngineState.seeded(0),
     )
     assert (
-        new_snat.run(Packet(ip("10.0.0.5"), ip("10.9.9.9"), 6, 1, 80), Skb(in_iface="eth0"), 0).verdict
+        new_snat.evaluate(Packet(ip("10.0.0.5"), ip("10.9.9.9"), 6, 1, 80), Skb(in_iface="eth0"), 0).verdict
         == "DROP"
     )
 

@@ -1,7 +1,8 @@
 """A Kubernetes node in the emulator: interfaces, routes, its rules, its conntrack table.
 
-The packet path is the engine's (`kplab.netfilter.traversal.evaluate_node`: the kernel's hooks in
-order) with the real tracker (`kplab.netfilter.conntrack`, through `LinuxTracker`). This module
+The packet path is the hook walker's (`kplab.netfilter.traversal.HookWalker`, untraced: the
+kernel's hooks in order, through the base chains of the node's rules) with the real tracker
+(`kplab.netfilter.conntrack`, through `LinuxTracker`). This module
 only wires it to links: a packet arriving on an interface is evaluated, then forwarded out of the
 interface the routing decision chose, delivered to the node's own stack, or dropped with a
 reason counted in `stats.drops`. Nothing is scripted: whatever conntrack and the rules decide is
@@ -16,10 +17,12 @@ from dataclasses import dataclass, field
 from kplab.netfilter.conntrack import Conntrack, CtResult
 from kplab.netfilter.conntrack.entry import IPS_DST_NAT
 from kplab.netfilter.engine import Engine
+from kplab.netfilter.hooks import BaseChain
 from kplab.netfilter.linux_tracker import LinuxTracker
 from kplab.netfilter.node import NodeNet, Route
 from kplab.netfilter.state import EngineState, Skb
-from kplab.netfilter.traversal import FastPath
+from kplab.netfilter.tables import base_chains
+from kplab.netfilter.traversal import HookWalker
 from kplab.packet import ICMP, TCP, Packet, TcpFlags, fmt_ipport
 from kplab.sim.scheduler import Scheduler
 
@@ -88,7 +91,8 @@ class Node:
         self.annotate = False  # write what the node decided into pkt.notes (pcapng comments)
         self._last: CtResult | None = None
         self.tracker = LinuxTracker(ct, self._on_verdict)
-        self._path: FastPath | None = None  # built on the first packet, rebuilt if the engine changes
+        self._path: HookWalker | None = None  # built on the first packet, rebuilt if the engine changes
+        self._path_engine: Engine | None = None  # the engine `_path` was built from
         # Reply tuples (src, sport, dst, dport) of connections this node DNATed: a packet leaving
         # with one of them untranslated escaped the reverse NAT.
         self._dnat_replies: set[tuple[int, int, int, int]] = set()
@@ -125,8 +129,13 @@ class Node:
 
     def _evaluate(self, pkt: Packet, skb: Skb, *, local_out: bool) -> None:
         path = self._path
-        if path is None or not path.serves(self.engine, self.net, self.tracker, self.state):
-            path = self._path = FastPath(self.engine, self.net, self.tracker, self.state)
+        if (
+            path is None
+            or self._path_engine is not self.engine
+            or not path.serves(self.net, self.tracker, self.state)
+        ):
+            path = self._path = HookWalker(self.base_chains(), self.net, self.tracker, self.state)
+            self._path_engine = self.engine
         before = (pkt.src, pkt.sport, pkt.dst, pkt.dport) if self.annotate else None
         delivery = path.run(pkt, skb, self.sched.now_ns, local_out)
         # _on_verdict sets _last during path.run; it is cleared after reading (not before the run: the
@@ -153,6 +162,10 @@ class Node:
                 self.local_input(pkt)
             return
         self._out(pkt, skb.in_iface, skb.out_iface or "", res)
+
+    def base_chains(self) -> list[BaseChain]:
+        """The chains the node's hooks run: its iptables rules' built-in chains."""
+        return base_chains(self.engine)
 
     def _reject(self, pkt: Packet, reject_with: str | None) -> None:
         """The REJECT target's answer (`nf_send_unreach` / `nf_send_reset`), sent by the node itself

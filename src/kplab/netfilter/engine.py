@@ -112,21 +112,7 @@ class Engine:
 
     tables: dict[str, dict[str, CChain]]
     indexed: bool
-    _active: dict[tuple[str, tuple[str, ...]], tuple[CChain, ...]] = field(default_factory=dict)
 
     def chain(self, table: str, chain: str) -> CChain | None:
         chains = self.tables.get(table)
         return None if chains is None else chains.get(chain)
-
-    def active(self, hook: str, tables: tuple[str, ...]) -> tuple[CChain, ...]:
-        """The built-in chains of `hook` in these tables that can change anything: not missing, and
-        not empty with an ACCEPT policy. Walking the others only ever gives ACCEPT (the emulator's
-        fast path skips them; a traced walk still visits them for their `policy` lines)."""
-        key = (hook, tables)
-        found = self._active.get(key)
-        if found is None:
-            chains = (self.chain(t, hook) for t in tables)
-            found = self._active[key] = tuple(
-                c for c in chains if c is not None and (c.rules or c.policy != ACCEPT)
-            )
-        return found

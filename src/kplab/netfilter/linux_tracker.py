@@ -1,4 +1,4 @@
-"""The real conntrack (`kplab.netfilter.conntrack`) behind the engine's `traversal.Tracker` protocol.
+"""The real conntrack (`kplab.netfilter.conntrack`) behind the engine's `hooks.Tracker` protocol.
 
 The engine asks for a `CtView` per packet; the tracker's answer (`CtResult`: entry, direction,
 verdict, reason) rides along inside the view (`CtView.handle`) so that NAT binding,
@@ -15,8 +15,8 @@ from kplab.netfilter.conntrack import nat as natmod
 from kplab.netfilter.conntrack.entry import IPS_CONFIRMED, IPS_DYING, unpack
 from kplab.netfilter.conntrack.profiles import S
 from kplab.netfilter.ctview import CtDrop, CtView, FiveTuple, Nat
+from kplab.netfilter.hooks import Hook, Manip
 from kplab.netfilter.state import Skb
-from kplab.netfilter.traversal import Hook, Manip
 from kplab.packet import Packet
 
 _MANIP_HOOK = {Manip.DST: "PREROUTING", Manip.SRC: "POSTROUTING"}
@@ -26,7 +26,7 @@ _TUPLE_CACHE_MAX = 4096  # packed key -> FiveTuple, for the views of the busiest
 
 
 class LinuxTracker:
-    """Implements `traversal.Tracker` over one network namespace's `Conntrack`."""
+    """Implements `hooks.Tracker` over one network namespace's `Conntrack`."""
 
     __slots__ = ("_tuples", "ct", "on_verdict")
 

@@ -3,7 +3,7 @@
 Every packet gets the state the caller chose (`NEW` by default; `INVALID` gives no entry,
 `UNTRACKED` the untracked pseudo-entry). A NAT decision is bound to the view and applied to the
 packet directly (first address and port of the range, as nf_nat_core does for a free tuple). It
-keeps nothing between packets: one view per lookup. It implements `traversal.Tracker`.
+keeps nothing between packets: one view per lookup. It implements `hooks.Tracker`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kplab.netfilter.ctview import CtStatus, CtView, FiveTuple, Nat
+from kplab.netfilter.hooks import Hook, Manip
 from kplab.netfilter.state import Skb
-from kplab.netfilter.traversal import Hook, Manip
 from kplab.packet import Packet
 
 

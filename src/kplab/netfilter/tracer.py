@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from kplab.errors import InputError
 from kplab.netfilter.engine import Engine, TraceEntry
+from kplab.netfilter.hooks import NodeVerdict
 from kplab.netfilter.ipset import IpSets
 from kplab.netfilter.model import Ruleset
 from kplab.netfilter.node import NodeNet
@@ -29,7 +30,7 @@ from kplab.netfilter.standin import StandInTracker
 from kplab.netfilter.state import EngineState, Skb
 from kplab.netfilter.stateless import trace_stateless
 from kplab.netfilter.tracenotes import reason_of
-from kplab.netfilter.traversal import NodeVerdict, evaluate_node
+from kplab.netfilter.traversal import evaluate_node
 from kplab.packet import PROTO_NAMES, Packet, fmt_ip, fmt_ipport
 
 R = TypeVar("R")

@@ -1,7 +1,8 @@
 """`kplab trace --nft`: one packet through an nftables ruleset, stateful or as kube-proxy's own
 nftables test tracer (`tracePacket` in pkg/proxy/nftables/helpers_test.go) sees it.
 
-Stateful: the node's hooks (`walk.NodeWalk`) with the stand-in tracker in the chosen ctstate.
+Stateful: the node's hooks (`traversal.HookWalker` over `walk.nft_base_chains`) with the stand-in
+tracker in the chosen ctstate.
 `numgen random mod N` draws from a seeded RNG, or, with `all_branches`, every draw is enumerated and
 each combination becomes an outcome with its probability (1/N per draw: numgen is uniform).
 
@@ -44,7 +45,7 @@ from kplab.netfilter.nft.ops import (
     VMapOp,
 )
 from kplab.netfilter.nft.values import format_addr
-from kplab.netfilter.nft.walk import NodeWalk
+from kplab.netfilter.nft.walk import node_walker
 from kplab.netfilter.node import NodeNet
 from kplab.netfilter.standin import StandInTracker
 from kplab.netfilter.state import EngineState, Env, Skb
@@ -119,7 +120,7 @@ def _run(engine: NftEngine, probe: NftProbe, pick: Callable[[int], int]) -> tupl
     )
     local_out = probe.local_out
     skb = Skb(in_iface=None if local_out else (probe.in_iface or "eth0"))
-    walker = NodeWalk(
+    walker = node_walker(
         engine,
         None,
         probe.net or NodeNet.simple(probe.node_ips),
@@ -127,8 +128,9 @@ def _run(engine: NftEngine, probe: NftProbe, pick: Callable[[int], int]) -> tupl
         EngineState.seeded(0),
         family=probe.family,
         pick=pick,
+        traced=True,
     )
-    return walker.run(pkt, skb, 0, local_out, trace=True), pkt
+    return walker.evaluate(pkt, skb, 0, local_out), pkt
 
 
 def _outcome(result: NodeVerdict, pkt: Packet, probe: NftProbe, probability: float) -> Outcome:

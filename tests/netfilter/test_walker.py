@@ -1,4 +1,5 @@
-"""The untraced walk (`FastPath`, the emulator's) decides exactly what the traced walk decides."""
+"""The one hook walker decides the same with and without a trace (the emulator walks untraced,
+`kplab trace` traced), and plugged-in base chains run where their priority puts them."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ import pytest
 
 from kplab.netfilter.compiler import compile_ruleset
 from kplab.netfilter.conntrack import Conntrack
+from kplab.netfilter.ctview import Nat
 from kplab.netfilter.engine import Engine
+from kplab.netfilter.hooks import Hook
 from kplab.netfilter.iptables_save import parse
 from kplab.netfilter.linux_tracker import LinuxTracker
 from kplab.netfilter.standin import StandInTracker
 from kplab.netfilter.state import EngineState, Skb
-from kplab.netfilter.traversal import FastPath, NodeVerdict, Tracker, evaluate_node
+from kplab.netfilter.tables import TableChain, base_chains
+from kplab.netfilter.traversal import HookWalker, NodeVerdict, Tracker, evaluate_node, hook_chains
 from kplab.packet import TCP, UDP, Packet, ip
 
 from .test_traversal import ENGINE, NODE
@@ -85,12 +89,14 @@ PACKETS = [
 @pytest.mark.parametrize("engine", [ENGINE, RULES], ids=["every-chain-logs", "drops-and-nat"])
 @pytest.mark.parametrize("state", ["NEW", "ESTABLISHED", "INVALID", "UNTRACKED"])
 @pytest.mark.parametrize("case", range(len(PACKETS)))
-def test_untraced_walk_matches_traced_walk_with_the_stand_in(engine: Engine, state: str, case: int) -> None:
+def test_untraced_walk_decides_as_the_traced_walk_with_the_stand_in(
+    engine: Engine, state: str, case: int
+) -> None:
     pkt, local_out, in_iface = PACKETS[case]
     both(engine, pkt, (StandInTracker(state), StandInTracker(state)), local_out, in_iface)
 
 
-def test_untraced_walk_matches_traced_walk_through_a_dnat_connection() -> None:
+def test_untraced_walk_decides_as_traced_through_a_dnat_connection() -> None:
     """A handshake through the VIP, a stray ACK, a RST: same verdicts, rewrites and conntrack."""
     cts = (Conntrack(), Conntrack())
     trackers = (LinuxTracker(cts[0]), LinuxTracker(cts[1]))
@@ -116,9 +122,111 @@ def vars_of(entry: object) -> tuple[object, ...]:
     return tuple(getattr(entry, name) for name in ("orig_key", "reply_key", "status", "timeout_ns", "mark"))
 
 
-def test_a_node_path_rebinds_the_clock_and_addresses_per_packet() -> None:
-    path = FastPath(RULES, NODE, StandInTracker("ESTABLISHED"), EngineState.seeded(0))
+def test_a_node_walker_rebinds_the_clock_and_addresses_per_packet() -> None:
+    path = HookWalker(base_chains(RULES), NODE, StandInTracker("ESTABLISHED"), EngineState.seeded(0))
     assert path.run(Packet(CLIENT, POD, TCP, 1, 80, flags=ACK), Skb(in_iface="cni0"), 5, False) == "forward"
     assert path.env.now_ns == 5 and path.out_iface == "eth0"
     assert path.run(Packet(CLIENT, POD, TCP, 1, 7, flags=ACK), Skb(in_iface="cni0"), 9, False) == "dropped"
     assert (path.verdict, path.hook.value, path.env.now_ns, path.out_iface) == ("DROP", "FORWARD", 9, "eth0")
+
+
+# Base chains from another rule engine (as nftables gives them), stood in for by compiled chains of
+# a second ruleset: a filter-type chain (mangle's) and a nat chain, registered at a hook with a priority.
+PLUGGED = """*mangle
+:PREROUTING ACCEPT [0:0]
+-A PREROUTING -s 10.244.0.66/32 -j DROP
+-A PREROUTING
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+-A PREROUTING -d 10.96.0.2/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.244.1.9:9090
+-A PREROUTING -d 10.96.0.1/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.244.1.9:9090
+COMMIT
+"""
+OTHER = compile_ruleset(parse(PLUGGED, "other.rules"))
+
+
+def plugged(table: str, priority: int) -> TableChain:
+    chain = OTHER.chain(table, "PREROUTING")
+    assert chain is not None
+    return TableChain(chain, Hook.PREROUTING, priority)
+
+
+def walked(result: NodeVerdict) -> list[str]:
+    """Each chain the walk entered, once, as file:table:chain."""
+    seen: list[str] = []
+    for entry in result.trace:
+        source = entry.rule.source if entry.rule is not None else entry.source
+        name = f"{source.file if source else '?'}:{entry.table}:{entry.chain}"
+        if not seen or seen[-1] != name:
+            seen.append(name)
+    return seen
+
+
+def plug(pkt: Packet, *chains: TableChain, trace: bool = True) -> tuple[NodeVerdict, Packet]:
+    pkt = pkt.copy()
+    result = evaluate_node(
+        ENGINE,
+        NODE,
+        pkt,
+        Skb(in_iface="cni0"),
+        EngineState.seeded(0),
+        0,
+        StandInTracker(),
+        chains=chains,
+        trace=trace,
+    )
+    return result, pkt
+
+
+def test_a_plugged_filter_chain_runs_between_mangle_and_nat_by_its_priority() -> None:
+    """nftables' filter-prerouting-pre-dnat sits at -110: after mangle (-150), before DNAT (-100)."""
+    result, _ = plug(Packet(CLIENT, VIP, TCP, 40000, 80, flags=SYN), plugged("mangle", -110))
+    assert walked(result)[:4] == [
+        "node.rules:raw:PREROUTING",
+        "node.rules:mangle:PREROUTING",
+        "other.rules:mangle:PREROUTING",
+        "node.rules:nat:PREROUTING",
+    ]
+    early, _ = plug(Packet(CLIENT, VIP, TCP, 40000, 80, flags=SYN), plugged("mangle", -301))
+    assert walked(early)[:2] == ["other.rules:mangle:PREROUTING", "node.rules:raw:PREROUTING"]
+
+
+def test_a_drop_in_a_plugged_chain_ends_the_walk_before_nat() -> None:
+    for trace in (True, False):
+        sent = Packet(ip("10.244.0.66"), VIP, TCP, 40000, 80, flags=SYN)
+        result, pkt = plug(sent, plugged("mangle", -110), trace=trace)
+        assert (result.verdict, result.delivery, result.hook) == ("DROP", "dropped", Hook.PREROUTING)
+        assert result.dnat is None and pkt == sent  # the node's DNAT never ran
+        assert not trace or walked(result)[-1] == "other.rules:mangle:PREROUTING"
+
+
+def test_the_first_nat_chain_that_decides_binds() -> None:
+    """The NAT core consults the hook's nat chains in priority order until one decides."""
+    later, pkt = plug(Packet(CLIENT, VIP, TCP, 40000, 80, flags=SYN), plugged("nat", -90))
+    assert later.dnat == Nat("DNAT", POD, POD, 8080, 8080) and (pkt.dst, pkt.dport) == (POD, 8080)
+    assert "other.rules:nat:PREROUTING" not in walked(later)
+    _, pkt = plug(Packet(CLIENT, VIP, TCP, 40000, 80, flags=SYN), plugged("nat", -110))
+    assert (pkt.dst, pkt.dport) == (ip("10.244.1.9"), 9090)
+    # the node's own nat chain does not decide for 10.96.0.2: the plugged one, consulted after it, does
+    other, pkt = plug(Packet(CLIENT, ip("10.96.0.2"), TCP, 40000, 80, flags=SYN), plugged("nat", -90))
+    assert (pkt.dst, pkt.dport) == (ip("10.244.1.9"), 9090)
+    assert walked(other)[2:4] == ["node.rules:nat:PREROUTING", "other.rules:nat:PREROUTING"]
+
+
+def test_hook_chains_order_by_priority_then_later_registered_first() -> None:
+    a, b, c = plugged("mangle", 0), plugged("mangle", -110), plugged("mangle", 0)
+    assert hook_chains(Hook.PREROUTING, [a, b, c], True).late == (c, a)
+    assert hook_chains(Hook.PREROUTING, [a, b, c], True).middle == (b,)
+    with pytest.raises(ValueError, match="no NAT"):
+        hook_chains(Hook.FORWARD, [TableChain(plugged("nat", 0).chain, Hook.FORWARD, 0)], True)
+
+
+def test_an_inert_chain_is_skipped_untraced_and_walked_traced() -> None:
+    chains = base_chains(RULES)
+    inert = [c for c in chains if c.inert()]
+    assert inert and all(not c.chain.rules for c in inert)
+    assert all(c not in hook_chains(c.hook, chains, False).middle for c in inert)
+    assert hook_chains(Hook.INPUT, chains, True).middle == tuple(
+        c for c in chains if c.hook is Hook.INPUT and not c.nat
+    )
