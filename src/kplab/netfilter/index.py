@@ -95,7 +95,9 @@ def build_steps(
             run = tuple(rules[i : i + fan])
             fixed = tuple(d for d in draws[i : i + fan] if d is not None)
             if shared is not None:
-                fixed = shared.setdefault(("fan", fixed), fixed)  # type: ignore[assignment]
+                interned = shared.setdefault(("fan", fixed), fixed)
+                if isinstance(interned, tuple):  # always: only this puts ("fan", ...) keys in
+                    fixed = interned
             steps.append(Fan(fixed, tuple(replace(r, preds=()) for r in run), run))
             i += fan
             continue
