@@ -3,9 +3,11 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-DEBS    := iproute2 iptables nftables conntrack tcpdump ethtool tshark
-# Debian tools the lab and the real-kernel tests need; installed as root when one is missing.
-TOOLS   := ip iptables iptables-save iptables-restore nft conntrack tcpdump ethtool tshark
+DEBS    := iproute2 iptables nftables conntrack tcpdump ethtool tshark chromium
+# Debian tools the lab and the real-kernel tests need (and the headless browser the sweep report's
+# test renders the page in); installed as root when one is missing.
+TOOLS   := ip iptables iptables-save iptables-restore nft conntrack tcpdump ethtool tshark chromium
+APT     := apt-get -o DPkg::Lock::Timeout=900
 
 .PHONY: demo test lint typecheck pytest bench bench-debs debs build clean
 
@@ -43,7 +45,7 @@ debs:
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages for:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBS) >/dev/null; \
+	    $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq $(DEBS) >/dev/null; \
 	  else echo "note: missing$$missing (run as root to install them; the kernel tests need them)"; fi; \
 	fi
 
