@@ -20,6 +20,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("doctor", "doctor"),
     ("lab", "lab"),
     ("lab", "compare"),
+    ("sweep", "sweep"),
 ]
 
 
