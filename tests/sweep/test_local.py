@@ -105,27 +105,37 @@ def test_cache_second_sweep_runs_nothing_and_more_seeds_run_only_new(
             assert run == old[(json.dumps(run["params"]), run["seed"])]
 
 
-def test_ctrl_c_exits_130_keeps_what_is_done_and_resumes(tmp_path: Path) -> None:
-    grid = write_grid(tmp_path, GRID.replace("seeds: 3", "seeds: 8"))  # 64 runs
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_ctrl_c_exits_130_keeps_what_is_done_and_resumes(
+    local_sweep: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    grid = write_grid(tmp_path, GRID.replace("seeds: 3", "seeds: 4"))  # 32 runs
     out = tmp_path / "out"
     command = [*KPLAB, "sweep", str(grid), "--out", str(out), "--workers", "2", "-o", "json"]
     # its own process group, as a shell's foreground job: Ctrl-C reaches the workers too
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)  # fmt: skip
     try:
-        wait_for(lambda: len(cached(out)) >= 3 or proc.poll() is not None, "the first runs")
+        wait_for(lambda: len(cached(out)) >= 2 or proc.poll() is not None, "the first runs")
         os.killpg(proc.pid, signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, stderr
-    assert stdout == "" and stderr.strip().endswith("kplab: aborted"), stderr
-    assert "Traceback" not in stderr
+    assert stdout == "" and stderr.strip() == "kplab: aborted"  # no tracebacks from the workers
+    wait_for(lambda: not _group_alive(proc.pid), "the worker processes to end")
     done = len(cached(out))
-    assert 3 <= done < 64
+    assert 2 <= done < 32
     assert not list((out / "runs").glob(".*.tmp"))  # only whole results
     resumed, stderr = sweep_json(grid, "--out", out, "--workers", "2")
-    assert counts(stderr) == {"runs": 64, "executed": 64 - done, "cached": done, "failed": 0}
-    fresh, _ = sweep_json(grid, "--workers", "2")  # no cache at all: the same numbers
-    assert resumed == fresh
+    assert counts(stderr) == {"runs": 32, "executed": 32 - done, "cached": done, "failed": 0}
+    # the same numbers as a sweep that was never interrupted (seeds 1-3 of the session's sweep)
+    assert [r for r in resumed["runs"] if r["seed"] <= 3] == local_sweep[1]["runs"]

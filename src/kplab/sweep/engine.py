@@ -69,7 +69,9 @@ def connect(scheduler: str | None, workers: int | None) -> Iterator[Client]:
             processes=True,
             dashboard_address=":0",  # never a fixed port another sweep may hold
             worker_dashboard_address=":0",
-            silence_logs=logging.ERROR,
+            # Dask's own shutdown chatter (a heartbeat racing the scheduler's close) is not the
+            # user's business; a run that fails is reported by the sweep itself.
+            silence_logs=logging.CRITICAL,
         )
     with cluster, Client(cluster) as client:
         yield client
