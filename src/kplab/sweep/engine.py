@@ -58,7 +58,7 @@ def connect(scheduler: str | None, workers: int | None) -> Iterator[Client]:
         try:
             client = Client(scheduler, timeout="20s")
         except (OSError, TimeoutError, ValueError) as exc:
-            raise InputError(f"{scheduler}:0: cannot reach the Dask scheduler: {exc}") from None
+            raise InputError(f"--scheduler {scheduler}: cannot reach the Dask scheduler: {exc}") from None
         with client:
             yield client
         return
@@ -125,7 +125,8 @@ def run_all(
             for future in as_completed(futures):
                 spec = futures[future]
                 if future.status != "finished":
-                    outcome.errors[spec.key] = f"{type(future.exception()).__name__}: {future.exception()}"
+                    error = future.exception() if future.status == "error" else future.status
+                    outcome.errors[spec.key] = f"{type(error).__name__}: {error}"
                     on_event("failed")
                     continue
                 result, worker = future.result()
