@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -43,7 +44,7 @@ def kplab(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     """`kplab ARGS` in this process through the real entry point: (exit code, stdout, stderr)."""
-    old = sys.argv
+    old, handler = sys.argv, signal.getsignal(signal.SIGINT)
     sys.argv = ["kplab", *args]
     code = 0
     try:
@@ -52,6 +53,7 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
         code = exc.code if isinstance(exc.code, int) else 1
     finally:
         sys.argv = old
+        signal.signal(signal.SIGINT, handler)  # main() leaves Ctrl-C ignored on its way out
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 

@@ -146,7 +146,7 @@ def run_all(
                 outcome.results[spec.key] = result
                 outcome.executed += 1
                 on_event("executed")
-        except KeyboardInterrupt:
+        except BaseException:  # Ctrl-C (kplab.cli's Interrupted, or KeyboardInterrupt): stop the rest
             client.cancel(list(futures))
             raise
     return outcome
