@@ -9,7 +9,7 @@ DEBS    := iproute2 iptables nftables conntrack tcpdump ethtool tshark chromium
 TOOLS   := ip iptables iptables-save iptables-restore nft conntrack tcpdump ethtool tshark chromium
 APT     := apt-get -o DPkg::Lock::Timeout=900
 
-.PHONY: demo test lint typecheck pytest bench bench-debs debs build clean
+.PHONY: demo test lint typecheck pytest orders bench bench-debs debs build clean
 
 # The venv and an editable install of kplab (pure: compiling is the separate, incremental step below).
 $(STAMP): pyproject.toml setup.py
@@ -63,6 +63,13 @@ pytest: $(BUILD) debs
 	$(BIN)/pytest -n 2 -q
 
 test: lint typecheck pytest
+
+# The suite in other distributions and orders: no test may depend on which others share its worker
+# or ran before it (a session-scoped lab lives on its worker across tests).
+orders: $(BUILD) debs
+	$(BIN)/pytest -n 2 --dist loadfile -q
+	$(BIN)/pytest -p no:xdist -q
+	$(BIN)/pytest -p no:xdist --reverse -q
 
 # ns-3 for the emulator-vs-ns-3 benchmark (bench/ns3.py builds bench/ns3/cluster.cc against it)
 bench-debs:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from kplab.lab.netns import Lab, list_namespaces, require
+from kplab.lab.netns import PREFIX, Lab, list_namespaces, require
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -42,3 +42,15 @@ def lab() -> Iterator[Lab]:
         yield the_lab
     left = [n for n in list_namespaces() if n.startswith(prefix)]
     assert not left, f"lab namespaces left behind: {left}"
+
+
+@pytest.fixture
+def namespaces_made() -> Callable[[], list[str]]:
+    """Lists the namespaces this test made that are still there: this process's namespaces that did
+    not exist when the test started.
+
+    A leftover check must look at the test's own labs only: a session-scoped lab (tests/conntrack's
+    kernel node, `kplab-<pid>-ct0-*`) lives on the same xdist worker across tests, in any order."""
+    mine = f"{PREFIX}{os.getpid()}-"
+    before = {n for n in list_namespaces() if n.startswith(mine)}
+    return lambda: sorted(n for n in list_namespaces() if n.startswith(mine) and n not in before)

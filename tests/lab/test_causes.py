@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 
 import pytest
 
 from kplab.lab.matrix import lab_matrix
-from kplab.lab.netns import list_namespaces
 from kplab.repro.causes import CAUSES
 
 pytestmark = pytest.mark.kernel
@@ -17,12 +16,9 @@ def _cause(cause_id: str) -> tuple:  # type: ignore[type-arg]
     return tuple(c for c in CAUSES if c.id == cause_id)
 
 
-def _no_lab_left() -> None:
-    # only the matrix's own: a session-wide fixture of this process (tests/conntrack) may hold others
-    assert not [n for n in list_namespaces() if n.startswith(f"kplab-{os.getpid()}-matrix")]
-
-
-def test_far_beyond_window_resets_the_server_unless_invalid_is_dropped() -> None:
+def test_far_beyond_window_resets_the_server_unless_invalid_is_dropped(
+    namespaces_made: Callable[[], list[str]],
+) -> None:
     cells, notes = lab_matrix(causes=_cause("beyond-window-large"), mitigations=("none", "drop-invalid"))
     plain, dropped = cells
     assert not {k: v for k, v in notes.items() if k != "lab"}
@@ -32,10 +28,10 @@ def test_far_beyond_window_resets_the_server_unless_invalid_is_dropped() -> None
     # kube-proxy 1.15's DROP rule: nothing escapes (the server's node already drops it), download completes.
     assert dropped.escaped == 0 and dropped.client_rst == 0
     assert not dropped.server_reset and dropped.ended == "completed"
-    _no_lab_left()
+    assert not namespaces_made()
 
 
-def test_lost_entry_resets_even_with_both_fixes() -> None:
+def test_lost_entry_resets_even_with_both_fixes(namespaces_made: Callable[[], list[str]]) -> None:
     cells, notes = lab_matrix(causes=_cause("lost-server-next-loose1"), mitigations=("both",))
     (both,) = cells
     assert not {k: v for k, v in notes.items() if k != "lab"}
@@ -43,4 +39,4 @@ def test_lost_entry_resets_even_with_both_fixes() -> None:
     # (it is not INVALID) nor be_liberal (no window check fails) stops it.
     assert both.escaped > 0 and both.client_rst > 0
     assert both.server_reset and both.ended == "reset"
-    _no_lab_left()
+    assert not namespaces_made()

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from kplab.lab.netns import Lab, Netns, list_namespaces
+from kplab.lab.netns import Lab, Netns
 from kplab.lab.topology import build
 from kplab.lab.workload import Workload
 from kplab.scenario.load import builtin
@@ -68,7 +68,7 @@ def test_clusterip_download_addresses_on_every_hop(lab: Lab, tmp_path: Path) -> 
         assert seen[hop] == {(client, pod), (pod, client)}, hop
 
 
-def test_lab_repro_reports_the_emulators_keys() -> None:
+def test_lab_repro_reports_the_emulators_keys(namespaces_made: Callable[[], list[str]]) -> None:
     from kplab.lab.repro import run_variants
     from kplab.repro.run import run_variants as emulate
 
@@ -82,5 +82,4 @@ def test_lab_repro_reports_the_emulators_keys() -> None:
     assert (variant["completed"], variant["reset"], variant["server_resets"]) == (1, 0, 0)
     assert variant["unnated_escapes"] == 0 and variant["client_rsts"] == 0
     assert variant["packets"] > 1000
-    # only the lab repro's own: a session-wide fixture of this process (tests/conntrack) may hold others
-    assert not [n for n in list_namespaces() if n.startswith(f"kplab-{os.getpid()}-repro")]
+    assert not namespaces_made()
