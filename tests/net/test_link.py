@@ -5,8 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kplab.net import ETH_OVERHEAD_BYTES, Faults, Link, ip_length
+from kplab.net import ETH_OVERHEAD_BYTES, Link, ip_length
 from kplab.packet import TCP, UDP, Packet, ip
+from kplab.scenario.schema import Faults
 from kplab.sim import MS, US, Scheduler, derive_rng
 
 A, B = ip("10.0.0.1"), ip("10.0.0.2")
@@ -62,7 +63,7 @@ def test_queue_drains_over_time() -> None:
 
 
 def test_reordering_slow_path_and_duplication() -> None:
-    faults = Faults(duplicate=0.2, reorder=0.3, slow_path_delay_ns=5 * MS)
+    faults = Faults(duplicate=0.2, slow_share=0.3, slow_delay_ns=5 * MS)
     sched, link, got = _link(faults, rate_bps=1_000_000_000, delay_ns=MS)
     for n in range(200):
         sched.call_at(n * 10 * US, link.send_from_a, _udp(n))
@@ -88,7 +89,7 @@ def test_books_balance_at_any_time(
     seed: int, loss: float, dup: float, reorder: float, jitter: int, queue: int, stop_at: int
 ) -> None:
     sched = Scheduler(derive_rng(seed, "s"))
-    faults = Faults(loss, dup, reorder, 3 * MS, jitter)
+    faults = Faults(loss=loss, duplicate=dup, slow_share=reorder, slow_delay_ns=3 * MS, jitter_ns=jitter)
     link = Link(sched, "l", derive_rng(seed, "l"), 100_000_000, MS, queue, faults=faults)
     delivered: list[Packet] = []
     link.attach(delivered.append, delivered.append)
@@ -109,7 +110,7 @@ def test_books_balance_at_any_time(
 
 def test_same_seed_same_fault_pattern() -> None:
     def run() -> list[tuple[int, int]]:
-        faults = Faults(loss=0.1, duplicate=0.1, reorder=0.1, slow_path_delay_ns=MS, jitter_ns=100 * US)
+        faults = Faults(loss=0.1, duplicate=0.1, slow_share=0.1, slow_delay_ns=MS, jitter_ns=100 * US)
         sched, link, got = _link(faults, rate_bps=1_000_000_000, delay_ns=MS)
         for n in range(100):
             sched.call_at(n * US, link.send_from_a, _udp(n))

@@ -13,9 +13,10 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from kplab.apps import DownloadWorkload, FileServer
-from kplab.net import Faults, Link
+from kplab.net import Link
 from kplab.packet import ICMP, TCP, UDP, Packet, codec, ip
 from kplab.report.pcapng import PcapngWriter, capture_link, encode_ip, interface_mac
+from kplab.scenario.schema import Faults
 from kplab.sim import MS, SECOND, Scheduler, derive_rng
 from kplab.tcp import TcpConfig, TcpHost, TcpStack
 
@@ -25,7 +26,7 @@ CLIENT, SERVER = ip("10.0.0.1"), ip("10.0.0.2")
 def _capture_run(seed: int, out: io.BufferedIOBase | io.BytesIO) -> PcapngWriter:
     """A lossy download plus a stray TCP segment (answered by a no-socket RST), UDP and ICMP."""
     sched = Scheduler(derive_rng(seed, "sched"))
-    faults = Faults(loss=0.02, duplicate=0.01, reorder=0.05, slow_path_delay_ns=2 * MS)
+    faults = Faults(loss=0.02, duplicate=0.01, slow_share=0.05, slow_delay_ns=2 * MS)
     link = Link(sched, "veth0", derive_rng(seed, "link"), 100_000_000, 1 * MS, faults=faults)
     client = TcpHost(sched, TcpStack(TcpConfig(), derive_rng(seed, "c")), link.send_from_a)
     server = TcpHost(sched, TcpStack(TcpConfig(), derive_rng(seed, "s")), link.send_from_b)

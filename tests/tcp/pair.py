@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kplab.apps import DownloadWorkload, FileServer
-from kplab.net import Faults, Link
+from kplab.net import Link
 from kplab.packet import Packet, ip
+from kplab.scenario.schema import Faults
 from kplab.sim import MS, Scheduler, derive_rng
 from kplab.tcp import TcpConfig, TcpHost, TcpStack
 

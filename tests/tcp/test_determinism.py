@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from kplab.apps import DownloadWorkload, FileServer
-from kplab.net import Faults, Link
+from kplab.net import Link
+from kplab.scenario.schema import Faults
 from kplab.sim import MS, SECOND, Scheduler, derive_rng
 from kplab.tcp import TcpConfig, TcpHost, TcpStack
 
@@ -13,7 +14,7 @@ from .pair import CLIENT, SERVER
 def _run(seed: int) -> tuple[list[tuple[int, str]], list[str], dict[str, int]]:
     trace: list[tuple[int, str]] = []
     sched = Scheduler(derive_rng(seed, "sched"), trace)
-    faults = Faults(loss=0.03, duplicate=0.01, reorder=0.1, slow_path_delay_ns=2 * MS, jitter_ns=50_000)
+    faults = Faults(loss=0.03, duplicate=0.01, slow_share=0.1, slow_delay_ns=2 * MS, jitter_ns=50_000)
     link = Link(sched, "l", derive_rng(seed, "link"), 50_000_000, MS, 50, faults=faults)
     client = TcpHost(sched, TcpStack(TcpConfig(), derive_rng(seed, "c")), link.send_from_a)
     server = TcpHost(sched, TcpStack(TcpConfig(), derive_rng(seed, "s")), link.send_from_b)

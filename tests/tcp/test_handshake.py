@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import errno
 
-from kplab.net import Faults
 from kplab.packet import TcpFlags
+from kplab.scenario.schema import Faults
 from kplab.sim import MS, SECOND
 from kplab.tcp import TcpConfig, TcpState
 
@@ -124,7 +124,7 @@ def test_established_connection_times_out_after_tcp_retries2() -> None:
     conn = pair.client.connect(CLIENT, SERVER, 80, app)
     pair.sched.run(until_ns=100 * MS)
     assert conn.state == TcpState.ESTABLISHED
-    pair.link.a_to_b.faults.loss = 1.0  # the path dies
+    pair.link.a_to_b.faults = Faults(loss=1.0)  # the path dies
     sent_at = pair.sched.now_ns
     pair.client.send(conn, 1000)
     pair.sched.run()

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kplab.apps import FileServer
-from kplab.net import Faults
 from kplab.packet import Packet
+from kplab.scenario.schema import Faults
 from kplab.sim import MS, SECOND
 from kplab.tcp import Connection
 
@@ -78,7 +78,9 @@ class StreamOracle:
 def test_byte_stream_exactly_once_in_order(
     seed: int, loss: float, duplicate: float, reorder: float, jitter_us: int, size: int
 ) -> None:
-    faults = Faults(loss, duplicate, reorder, 3 * MS, jitter_us * 1000)
+    faults = Faults(
+        loss=loss, duplicate=duplicate, slow_share=reorder, slow_delay_ns=3 * MS, jitter_ns=jitter_us * 1000
+    )
     pair = make_pair(seed, faults=faults, rate_bps=50_000_000, queue_packets=100)
     FileServer(pair.server, SERVER, 80, size)
     oracle = StreamOracle(pair, size)

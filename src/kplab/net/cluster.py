@@ -21,7 +21,7 @@ from kplab.apps.fileserver import FileServer
 from kplab.errors import InputError
 from kplab.kubeproxy import Cluster as KubeObjects
 from kplab.net.fabric import Switch
-from kplab.net.link import Faults, Link
+from kplab.net.link import Link
 from kplab.net.node import Node
 from kplab.net.pod import Pod
 from kplab.netfilter.compiler import compile_ruleset
@@ -53,14 +53,9 @@ class EmulatedCluster:
         self.sched.run(until_ns=self.scenario.duration_ns)
 
 
-def _faults(spec: LinkSpec) -> Faults:
-    f = spec.faults
-    return Faults(f.loss, f.duplicate, f.slow_share, f.slow_delay_ns, f.jitter_ns)
-
-
 def _link(sched: Scheduler, seed: int, name: str, spec: LinkSpec) -> Link:
     return Link(sched, name, derive_rng(seed, f"link/{name}"), spec.rate_bps, spec.delay_ns,
-                spec.queue_packets, faults=_faults(spec))  # fmt: skip
+                spec.queue_packets, faults=spec.faults)  # fmt: skip
 
 
 def cni_ruleset(cluster_cidr: str) -> Ruleset:

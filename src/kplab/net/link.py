@@ -14,9 +14,10 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from kplab.packet import ICMP, TCP, UDP, Packet
+from kplab.scenario.schema import Faults
 from kplab.sim.scheduler import Scheduler
 
 Deliver = Callable[[Packet], None]
@@ -44,20 +45,6 @@ def ip_length(pkt: Packet) -> int:
     if proto == ICMP:
         return 28 + (ip_length(pkt.inner) if pkt.inner is not None else pkt.length)
     return 20 + pkt.length
-
-
-@dataclass(slots=True)
-class Faults:
-    """Seeded fault models of one direction. Probabilities are per packet."""
-
-    loss: float = 0.0
-    duplicate: float = 0.0
-    reorder: float = 0.0  # share of packets that take the slow path
-    slow_path_delay_ns: int = 0  # extra delay of the slow path
-    jitter_ns: int = 0  # uniform extra delay in [0, jitter_ns]
-
-    def any(self) -> bool:
-        return bool(self.loss or self.duplicate or self.reorder or self.jitter_ns)
 
 
 @dataclass(slots=True)
@@ -146,7 +133,7 @@ class Channel:
             for tap in self.on_transmit:
                 tap(pkt)
         faults = self.faults
-        if faults.loss or faults.duplicate or faults.reorder or faults.jitter_ns:
+        if faults.loss or faults.duplicate or faults.slow_share or faults.jitter_ns:
             self._faulty(pkt, finish + self.delay_ns)
             return
         stats.in_flight += 1
@@ -164,8 +151,8 @@ class Channel:
             copies.append(pkt.copy())
         for copy in copies:
             at = arrive
-            if faults.reorder and rng.random() < faults.reorder:
-                at += faults.slow_path_delay_ns
+            if faults.slow_share and rng.random() < faults.slow_share:
+                at += faults.slow_delay_ns
             if faults.jitter_ns:
                 at += rng.randrange(faults.jitter_ns + 1)
             self.stats.in_flight += 1
@@ -209,7 +196,7 @@ class Link:
     ) -> None:
         self.name = name
         forward = faults or Faults()
-        backward = faults_b_to_a if faults_b_to_a is not None else replace(forward)
+        backward = faults_b_to_a if faults_b_to_a is not None else forward
         self.a_to_b = Channel(
             sched, f"{name}:a>b", rng, rate_bps, delay_ns, queue_packets, queue_bytes, forward
         )

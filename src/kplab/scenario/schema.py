@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, replace
 
 @dataclass(frozen=True, slots=True)
 class Faults:
-    """Seeded fault models on a link. Shares are probabilities per packet."""
+    """Seeded fault models of a link direction (the emulator's `net.link.Channel` and the lab's netem
+    both read this one class). Shares are probabilities per packet."""
 
     loss: float = 0.0
     duplicate: float = 0.0
