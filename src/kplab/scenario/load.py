@@ -12,7 +12,7 @@ import yaml
 
 from kplab.errors import InputError
 from kplab.kubeproxy import k8snames
-from kplab.netfilter.conntrack import Sysctls
+from kplab.netfilter.conntrack import KERNEL_PROFILES, Sysctls
 from kplab.packet.addr import ip, parse_cidr
 from kplab.scenario.limits import Limits, problems
 from kplab.scenario.schema import Faults, LinkSpec, NodeSpec, PodSpec, Scenario, ServiceSpec, Workload
@@ -24,7 +24,6 @@ from kplab.untrusted import read_text, shown
 SECOND = 1_000_000_000
 MAX_QUEUE_PACKETS = 1_000_000
 MAX_RCVBUF = 2**31 - 1  # the kernel's int (net.core.rmem_max)
-KERNELS = ("5.4", "6.1", "host")
 KUBE_PROXY_VERSIONS = ("1.14", "1.15", "current")
 KUBE_PROXY_MODES = ("iptables", "nftables")
 NFT_KUBE_PROXY_VERSIONS = ("1.33", "current")
@@ -216,7 +215,7 @@ def _node(r: _Reader) -> NodeSpec:
         name=r.get("name", _subdomain),
         ip=r.get("ip", _ipv4),
         pod_cidr=r.get("pod_cidr", _cidr),
-        kernel=r.get("kernel", _choice(KERNELS), None),
+        kernel=r.get("kernel", _choice(KERNEL_PROFILES), None),
         sysctls=r.get("sysctls", _sysctls, {}),
     )
     r.done()
@@ -289,7 +288,7 @@ def parse(text: str, file: str) -> Scenario:
         duration_ns=r.get(
             "duration", _at_least(1, duration_ns, "a scenario needs a duration above 0"), 60 * SECOND
         ),
-        kernel=r.get("kernel", _choice(KERNELS), "5.4"),
+        kernel=r.get("kernel", _choice(KERNEL_PROFILES), "5.4"),
         kube_proxy_mode=mode,
         kube_proxy_version=r.get(
             "kube_proxy_version",

@@ -38,6 +38,7 @@ Kernel profiles: `get_profile("5.4" | "6.1" | "host", host_release=uname_r)`.
 from kplab.netfilter.conntrack.entry import Entry, TcpInfo, TcpSide
 from kplab.netfilter.conntrack.listing import entry_line, listing, stats_line
 from kplab.netfilter.conntrack.profiles import (
+    KERNEL_PROFILES,
     PROFILE_5_4,
     PROFILE_6_1,
     PROFILES,
@@ -50,6 +51,7 @@ from kplab.netfilter.conntrack.table import Conntrack, CtResult, CtStats
 from kplab.netfilter.conntrack.tcp_table import TcpState
 
 __all__ = [
+    "KERNEL_PROFILES",
     "PROFILES",
     "PROFILE_5_4",
     "PROFILE_6_1",

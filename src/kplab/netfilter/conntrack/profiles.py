@@ -91,6 +91,8 @@ PROFILE_6_1 = Profile(
 )
 
 PROFILES = {"5.4": PROFILE_5_4, "6.1": PROFILE_6_1}
+HOST = "host"  # the profile of the running kernel, picked by `profile_for_release`
+KERNEL_PROFILES = (*PROFILES, HOST)  # every kernel profile name kplab accepts (scenarios, CLI options)
 
 
 def profile_for_release(release: str) -> Profile:
@@ -105,14 +107,14 @@ def profile_for_release(release: str) -> Profile:
 
 def get_profile(name: str, host_release: str | None = None) -> Profile:
     """`5.4`, `6.1` or `host` (then `host_release`, the caller's `uname -r`, is required)."""
-    if name == "host":
+    if name == HOST:
         if host_release is None:
             raise InputError("the host profile needs the kernel release (uname -r)")
         return profile_for_release(host_release)
     try:
         return PROFILES[name]
     except KeyError:
-        raise InputError(f"unknown kernel profile {name!r} (5.4, 6.1 or host)") from None
+        raise InputError(f"unknown kernel profile {name!r} (one of {', '.join(KERNEL_PROFILES)})") from None
 
 
 S = 1_000_000_000  # nanoseconds per second
