@@ -16,7 +16,7 @@ from kplab.errors import InputError
 from kplab.lab import session
 from kplab.lab.netns import PREFIX, LabInterrupted, LabUnavailable, owned_by, require
 from kplab.repro.causes import CAUSES, Cause
-from kplab.repro.matrix import MITIGATIONS, Cell
+from kplab.repro.matrix import MITIGATIONS, to_markdown
 from kplab.repro.variants import FIXES, VARIANTS
 from kplab.scenario.load import builtin, load_file
 from kplab.scenario.schema import Scenario, with_proxy_mode
@@ -139,29 +139,6 @@ def _causes(ids: tuple[str, ...]) -> tuple[Cause, ...]:
     return tuple(c for c in CAUSES if not ids or c.id in ids)
 
 
-def cell_markdown(cells: list[Cell]) -> str:
-    """Rows: causes; columns: the kernel's mitigations (the host column of `kplab matrix`)."""
-    columns = list(dict.fromkeys(c.mitigation for c in cells))
-    lines = [
-        "| cause | " + " | ".join(f"host {m}" for m in columns) + " |",
-        "|" + "---|" * (len(columns) + 1),
-    ]
-    by_key = {(c.cause, c.mitigation): c for c in cells}
-    titles = {c.id: c.title for c in CAUSES}
-    for cause in dict.fromkeys(c.cause for c in cells):
-        row = [short(by_key[(cause, m)]) for m in columns]
-        lines.append(f"| {titles.get(cause, cause)} | " + " | ".join(row) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def short(c: Cell) -> str:
-    flags = [f"INV {c.invalid}" if c.invalid else "", f"esc {c.escaped}" if c.escaped else "",
-             f"RST {c.client_rst}" if c.client_rst else "", "SRV RESET" if c.server_reset else "",
-             f"ct drop {c.table_full_drops}" if c.table_full_drops else ""]  # fmt: skip
-    shown = [f for f in flags if f]
-    return c.ended + (f" ({', '.join(shown)})" if shown else "")
-
-
 CAUSE_OPTION = click.option("--cause", "cause_ids", multiple=True, type=click.Choice(CAUSE_IDS),
                             help="Only these rows (repeatable).")  # fmt: skip
 
@@ -187,7 +164,7 @@ def matrix_cmd(kernel_profile: str, cause_ids: tuple[str, ...], output: str, pro
                    "cells": [c.as_json() for c in cells], "notes": notes}  # fmt: skip
         click.echo(json.dumps(payload, allow_nan=False, indent=2, sort_keys=True))
         return
-    click.echo(cell_markdown(cells), nl=False)
+    click.echo(to_markdown(cells), nl=False)
     for key, lines in notes.items():
         for line in lines:
             click.echo(f"note ({key}): {line}")

@@ -8,8 +8,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from kplab.netfilter.conntrack import KERNEL_PROFILES
 from kplab.repro.causes import CAUSES
-from kplab.repro.matrix import KERNELS, MITIGATIONS, PROFILES, Cell, matrix, to_markdown
+from kplab.repro.matrix import KERNELS, MITIGATIONS, Cell, grid, matrix, to_markdown
 from kplab.scenario.load import builtin, load_file
 
 
@@ -33,7 +34,7 @@ from kplab.scenario.load import builtin, load_file
     "--kernel",
     "kernels",
     multiple=True,
-    type=click.Choice(PROFILES),
+    type=click.Choice(KERNEL_PROFILES),
     help="Only these kernel profiles (host: this machine's kernel).",
 )
 @click.option("-o", "--output", type=click.Choice(["text", "json", "markdown"]), default="text")
@@ -62,15 +63,13 @@ def matrix_cmd(
 def print_matrix(cells: list[Cell]) -> None:
     table = Table(title="cause x kernel x mitigation (emulator)", show_lines=True)
     table.add_column("cause")
-    columns = [(k, m) for k in PROFILES for m in MITIGATIONS if any(c.kernel == k for c in cells)]
+    columns, rows = grid(cells)
     short = {"none": "none", "drop-invalid": "drop", "be-liberal": "liberal", "both": "both"}
     for k, m in columns:
         table.add_column(f"{k}\n{short[m]}")
-    by_key = {(c.cause, c.kernel, c.mitigation): c for c in cells}
-    for cause in dict.fromkeys(c.cause for c in cells):
+    for cause, cells_of_row in rows:
         row = []
-        for k, m in columns:
-            c = by_key[(cause, k, m)]
+        for c in cells_of_row:
             style = "bold red" if c.server_reset else ("yellow" if c.ended != "completed" else "green")
             marks = [f"INV {c.invalid}" if c.invalid else "", f"esc {c.escaped}" if c.escaped else "",
                      "srv reset" if c.server_reset else ""]  # fmt: skip

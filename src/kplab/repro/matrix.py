@@ -13,13 +13,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from kplab.net.run import run
+from kplab.netfilter.conntrack import KERNEL_PROFILES, PROFILES
 from kplab.repro.causes import CAUSES, Cause, arm
 from kplab.repro.variants import with_be_liberal
 from kplab.scenario.load import builtin
 from kplab.scenario.schema import Scenario
 
-KERNELS = ("5.4", "6.1")  # the default columns; "host" (this machine's kernel) may be asked for too
-PROFILES = (*KERNELS, "host")
+KERNELS = tuple(PROFILES)  # the default columns; "host" (this machine's kernel) may be asked for too
 MITIGATIONS = ("none", "drop-invalid", "be-liberal", "both")
 LOOSE = "net.netfilter.nf_conntrack_tcp_loose"
 
@@ -88,7 +88,21 @@ def matrix(base: Scenario | None = None, causes: tuple[Cause, ...] = CAUSES,
     return [cell(base, c, k, m) for c in causes for k in kernels for m in MITIGATIONS]
 
 
-def _short(c: Cell) -> str:
+def grid(cells: list[Cell]) -> tuple[list[tuple[str, str]], list[tuple[str, list[Cell]]]]:
+    """How every view lays cells out: the (kernel, mitigation) columns present, in profile then
+    mitigation order, and one row per cause (in the cells' order) with its cell in each column."""
+    present = {(c.kernel, c.mitigation) for c in cells}
+    columns = [(k, m) for k in KERNEL_PROFILES for m in MITIGATIONS if (k, m) in present]
+    by_key = {(c.cause, c.kernel, c.mitigation): c for c in cells}
+    rows = [
+        (cause, [by_key[(cause, k, m)] for k, m in columns])
+        for cause in dict.fromkeys(c.cause for c in cells)
+    ]
+    return columns, rows
+
+
+def short(c: Cell) -> str:
+    """A cell in a few words: how the download ended, and what was counted."""
     flags = []
     if c.invalid:
         flags.append(f"INV {c.invalid}")
@@ -104,12 +118,11 @@ def _short(c: Cell) -> str:
 
 
 def to_markdown(cells: list[Cell]) -> str:
-    columns = [(k, m) for k in PROFILES for m in MITIGATIONS if any(c.kernel == k for c in cells)]
+    """The cells as a Markdown table (`kplab matrix -o markdown`, `kplab lab matrix`)."""
+    columns, rows = grid(cells)
     head = "| cause | " + " | ".join(f"{k} {m}" for k, m in columns) + " |"
     lines = [head, "|" + "---|" * (len(columns) + 1)]
-    by_key = {(c.cause, c.kernel, c.mitigation): c for c in cells}
     titles = {cause.id: cause.title for cause in CAUSES}
-    for cause_id in dict.fromkeys(c.cause for c in cells):
-        row = [_short(by_key[(cause_id, k, m)]) for k, m in columns]
-        lines.append(f"| {titles.get(cause_id, cause_id)} | " + " | ".join(row) + " |")
+    for cause_id, row in rows:
+        lines.append(f"| {titles.get(cause_id, cause_id)} | " + " | ".join(short(c) for c in row) + " |")
     return "\n".join(lines) + "\n"
