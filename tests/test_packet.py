@@ -1,7 +1,20 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kplab.packet import TcpFlags, flags_from_str, flags_to_str, fmt_ip, in_cidr, ip, parse_cidr
+from kplab.packet import (
+    ICMP,
+    TCP,
+    UDP,
+    Packet,
+    TcpFlags,
+    flags_from_str,
+    flags_to_str,
+    fmt_ip,
+    in_cidr,
+    ip,
+    ip_length,
+    parse_cidr,
+)
 
 
 @given(st.integers(0, 2**32 - 1))
@@ -18,3 +31,12 @@ def test_cidr() -> None:
 def test_flags() -> None:
     assert flags_from_str("SA") == TcpFlags.SYN | TcpFlags.ACK
     assert flags_to_str(flags_from_str("PA")) == "PA"
+
+
+def test_icmp_error_quotes_at_most_548_bytes_of_the_datagram() -> None:
+    # icmp_send: the error, quote included, fits in 576 bytes (a REJECTed full-sized segment).
+    big = Packet(ip("10.0.0.1"), ip("10.0.0.2"), TCP, 40000, 80, length=1448)
+    small = Packet(ip("10.0.0.1"), ip("10.0.0.2"), UDP, 40000, 53, length=100)
+    assert ip_length(Packet(big.dst, big.src, ICMP, icmp_type=3, inner=big)) == 576
+    assert ip_length(Packet(small.dst, small.src, ICMP, icmp_type=3, inner=small)) == 28 + 128
+    assert ip_length(Packet(big.src, big.dst, ICMP, icmp_type=8, length=56)) == 84  # ping's echo

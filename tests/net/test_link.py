@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kplab.net import ETH_OVERHEAD_BYTES, Link, ip_length
-from kplab.packet import TCP, UDP, Packet, ip
+from kplab.net import ETH_OVERHEAD_BYTES, Link
+from kplab.packet import TCP, UDP, Packet, ip, ip_length
 from kplab.scenario.schema import Faults
 from kplab.sim import MS, US, Scheduler, derive_rng
 

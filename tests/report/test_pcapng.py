@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from kplab.apps import DownloadWorkload, FileServer
 from kplab.net import Link
-from kplab.packet import ICMP, TCP, UDP, Packet, codec, ip
+from kplab.packet import ICMP, TCP, UDP, Packet, codec, ip, ip_length, tcp_options_length
 from kplab.report.pcapng import PcapngWriter, capture_link, encode_ip, interface_mac
 from kplab.scenario.schema import Faults
 from kplab.sim import MS, SECOND, Scheduler, derive_rng
@@ -137,15 +137,19 @@ def test_fast_tcp_encoding_is_the_codec_encoding(
                  wscale=wscale, sackok=sackok, sack=tuple(sack), data=data)  # fmt: skip
     assume(len(codec.tcp_options(pkt)) <= 40)  # what a TCP header can carry
     assert encode_ip(pkt) == codec.encode(pkt)
+    # The one length the links serialise and conntrack accounts is the encoded one.
+    assert len(codec.tcp_options(pkt)) == tcp_options_length(pkt)
+    assert ip_length(pkt) == len(encode_ip(pkt)) == struct.unpack("!H", encode_ip(pkt)[2:4])[0]
 
 
-@given(src=u32, dst=u32, sport=u16, dport=u16, length=st.integers(0, 600), icmp=st.booleans())
+@given(src=u32, dst=u32, sport=u16, dport=u16, length=st.integers(0, 1500), icmp=st.booleans())
 def test_udp_and_icmp_checksums_verify(
     src: int, dst: int, sport: int, dport: int, length: int, icmp: bool
 ) -> None:
     udp = Packet(src, dst, UDP, sport, dport, length=length)
     pkt = Packet(dst, src, ICMP, icmp_type=3, icmp_code=3, inner=udp) if icmp else udp
     raw = encode_ip(pkt)
+    assert ip_length(pkt) == len(raw) == struct.unpack("!H", raw[2:4])[0]
     assert codec.checksum(raw[:20]) == 0
     if icmp:
         assert codec.checksum(raw[20:]) == 0 and raw[28:] == encode_ip(udp)[:548]  # quoted, capped

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kplab.packet import ICMP, TCP, UDP, Packet
+from kplab.packet import Packet, ip_length
 from kplab.scenario.schema import Faults
 from kplab.sim.scheduler import Scheduler
 
@@ -24,27 +24,6 @@ Deliver = Callable[[Packet], None]
 Tap = Callable[[Packet], None]
 
 ETH_OVERHEAD_BYTES = 14 + 4 + 8 + 12  # header, FCS, preamble, inter-frame gap
-
-
-def ip_length(pkt: Packet) -> int:
-    """IPv4 total length of the packet as it would be encoded (TCP options included)."""
-    proto = pkt.proto
-    if proto == TCP:
-        opts = 0
-        if pkt.mss is not None:
-            opts += 4
-        if pkt.sackok:
-            opts += 4
-        if pkt.wscale is not None:
-            opts += 4
-        if pkt.sack:
-            opts += 4 + 8 * len(pkt.sack)
-        return 40 + opts + pkt.length
-    if proto == UDP:
-        return 28 + pkt.length
-    if proto == ICMP:
-        return 28 + (ip_length(pkt.inner) if pkt.inner is not None else pkt.length)
-    return 20 + pkt.length
 
 
 @dataclass(slots=True)

@@ -8,6 +8,7 @@ world (pcap files, the real-kernel lab): see `kplab.packet.codec`.
 from kplab.packet.addr import cidr, fmt_ip, fmt_ipport, in_cidr, ip, parse_cidr, parse_ipport
 from kplab.packet.model import (
     ICMP,
+    ICMP_QUOTE_MAX,
     PROTO_NAMES,
     PROTO_NUMBERS,
     SCTP,
@@ -17,10 +18,13 @@ from kplab.packet.model import (
     TcpFlags,
     flags_from_str,
     flags_to_str,
+    ip_length,
+    tcp_options_length,
 )
 
 __all__ = [
     "ICMP",
+    "ICMP_QUOTE_MAX",
     "PROTO_NAMES",
     "PROTO_NUMBERS",
     "SCTP",
@@ -35,6 +39,8 @@ __all__ = [
     "fmt_ipport",
     "in_cidr",
     "ip",
+    "ip_length",
     "parse_cidr",
     "parse_ipport",
+    "tcp_options_length",
 ]

@@ -35,13 +35,6 @@ def tcp_options(pkt: Packet) -> bytes:
     return opts + b"\x01" * (-len(opts) % 4)
 
 
-def ip_length(pkt: Packet) -> int:
-    """The IPv4 total length the packet would have on the wire (TCP with its options, UDP, ICMP)."""
-    if pkt.proto == TCP:
-        return 40 + len(tcp_options(pkt)) + pkt.length
-    return 28 + pkt.length + (ip_length(pkt.inner) if pkt.inner is not None else 0)
-
-
 def _ip_header(pkt: Packet, payload_len: int, ident: int) -> bytes:
     header = struct.pack(
         "!BBHHHBBHII", 0x45, 0, 20 + payload_len, ident, 0x4000, pkt.ttl, pkt.proto, 0, pkt.src, pkt.dst

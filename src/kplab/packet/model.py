@@ -113,3 +113,36 @@ class Packet:
         if self.proto == ICMP:
             return f"{head} icmp type={self.icmp_type} code={self.icmp_code}"
         return f"{head} {PROTO_NAMES.get(self.proto, str(self.proto))} len={self.length}"
+
+
+# The kernel's icmp_send quotes as much of the offending datagram as fits in 576 bytes:
+# 576 - 20 (IPv4 header) - 8 (ICMP header). REJECT's ICMP errors go through it too.
+ICMP_QUOTE_MAX = 548
+
+
+def tcp_options_length(pkt: Packet) -> int:
+    """Bytes of the TCP options `codec.tcp_options` writes: each option NOP-padded to 32 bits."""
+    n = 0
+    if pkt.mss is not None:
+        n += 4
+    if pkt.sackok:
+        n += 4
+    if pkt.wscale is not None:
+        n += 4
+    if pkt.sack:
+        n += 4 + 8 * len(pkt.sack)
+    return n
+
+
+def ip_length(pkt: Packet) -> int:
+    """The IPv4 total length of the packet on the wire: TCP with its options, UDP, ICMP (an error's
+    quote cut at ICMP_QUOTE_MAX), any other protocol as `length` bytes after the IPv4 header."""
+    proto = pkt.proto
+    if proto == TCP:
+        return 40 + tcp_options_length(pkt) + pkt.length
+    if proto == UDP:
+        return 28 + pkt.length
+    if proto == ICMP:
+        inner = pkt.inner
+        return 28 + (pkt.length if inner is None else min(ip_length(inner), ICMP_QUOTE_MAX))
+    return 20 + pkt.length

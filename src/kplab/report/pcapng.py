@@ -18,7 +18,7 @@ import struct
 from typing import BinaryIO
 
 from kplab.net.link import Link
-from kplab.packet import ICMP, TCP, UDP, Packet
+from kplab.packet import ICMP, ICMP_QUOTE_MAX, TCP, UDP, Packet
 from kplab.packet.codec import checksum, tcp_options
 
 LINKTYPE_ETHERNET = 1
@@ -30,7 +30,6 @@ _OPT_COMMENT = 1
 _OPT_IF_NAME = 2
 _OPT_IF_TSRESOL = 9
 _OPT_SHB_USERAPPL = 4
-_ICMP_QUOTE_MAX = 548  # RFC 1812: as much of the original datagram as fits in 576 bytes
 
 
 def interface_mac(name: str) -> bytes:
@@ -106,7 +105,7 @@ def encode_ip(pkt: Packet) -> bytes:
         csum = checksum(pseudo + udp) or 0xFFFF
         return _ipv4(pkt, UDP, udp[:6] + struct.pack("!H", csum) + udp[8:])
     if pkt.proto == ICMP:
-        body = encode_ip(pkt.inner)[:_ICMP_QUOTE_MAX] if pkt.inner is not None else data
+        body = encode_ip(pkt.inner)[:ICMP_QUOTE_MAX] if pkt.inner is not None else data
         icmp = struct.pack("!BBHI", pkt.icmp_type, pkt.icmp_code, 0, 0) + body
         icmp = icmp[:2] + struct.pack("!H", checksum(icmp)) + icmp[4:]
         return _ipv4(pkt, ICMP, icmp)

@@ -26,8 +26,7 @@ from kplab.netfilter.conntrack.tcp import KILLED, REPEAT, UNREFRESHED, tcp_error
 from kplab.netfilter.conntrack.tcp_fast import established_ack
 from kplab.netfilter.conntrack.tcp_window import ACCEPT, IGNORE
 from kplab.netfilter.ctview import CtView, FiveTuple, Nat
-from kplab.packet import ICMP, TCP, UDP, Packet
-from kplab.packet.codec import ip_length
+from kplab.packet import ICMP, TCP, UDP, Packet, ip_length
 
 NEW, ESTABLISHED, RELATED, INVALID, UNTRACKED, DROP = (
     "NEW",
