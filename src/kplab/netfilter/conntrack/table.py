@@ -22,9 +22,9 @@ from kplab.netfilter.conntrack.entry import (
 )
 from kplab.netfilter.conntrack.other import ECHO_REPLY_OF, ICMP_ERRORS, icmp_key, timeout_for, udp_packet
 from kplab.netfilter.conntrack.profiles import PROFILE_6_1, Profile, S, Sysctls
-from kplab.netfilter.conntrack.tcp import KILLED, REPEAT, UNREFRESHED, tcp_error, tcp_new, tcp_packet
+from kplab.netfilter.conntrack.tcp import tcp_error, tcp_new, tcp_packet
 from kplab.netfilter.conntrack.tcp_fast import established_ack
-from kplab.netfilter.conntrack.tcp_window import ACCEPT, IGNORE
+from kplab.netfilter.conntrack.tcp_verdict import ACCEPT, IGNORE, KILLED, REPEAT, UNREFRESHED
 from kplab.netfilter.ctview import CtView, FiveTuple, Nat
 from kplab.packet import ICMP, TCP, UDP, Packet, ip_length
 
@@ -230,7 +230,7 @@ class Conntrack:
                 if direction:
                     entry.status |= IPS_SEEN_REPLY
                 return CtResult(ctstate, entry, direction, refreshed=False)
-            else:
+            else:  # the tracker's INVALID
                 self.stats.invalid += 1
                 return CtResult(INVALID, reason=reason)
         elif entry.proto == UDP:

@@ -35,13 +35,9 @@ from kplab.netfilter.conntrack.tcp_table import (
     TcpState,
     segment_index,
 )
-from kplab.netfilter.conntrack.tcp_window import ACCEPT, IGNORE, INVALID, M, tcp_in_window, tcp_options
+from kplab.netfilter.conntrack.tcp_verdict import ACCEPT, IGNORE, INVALID, KILLED, REPEAT, UNREFRESHED
+from kplab.netfilter.conntrack.tcp_window import M, tcp_in_window, tcp_options
 from kplab.packet import Packet
-
-# tcp_packet verdicts beyond ACCEPT/IGNORE/INVALID
-REPEAT = 3  # -NF_REPEAT: the entry was killed, look the packet up again (reopen)
-KILLED = 4  # accepted, then the entry was deleted at once (a RST before any reply)
-UNREFRESHED = 6  # accepted, but neither timeout nor packet counters refreshed (SYN again in SYN_SENT)
 
 _CLOSING = (TcpState.FIN_WAIT, TcpState.CLOSE_WAIT, TcpState.LAST_ACK, TcpState.TIME_WAIT, TcpState.CLOSE)
 

@@ -8,17 +8,22 @@ It exists only for speed: one function, no intermediate tuples.
 
 from __future__ import annotations
 
+from typing import Final
+
 from kplab.netfilter.conntrack.entry import DATA_UNACKNOWLEDGED, MAXACK_SET, Entry, TcpInfo
+from kplab.netfilter.conntrack.profiles import TIMEOUT_RETRANS as _RETRANS
+from kplab.netfilter.conntrack.profiles import TIMEOUT_UNACK as _UNACK
+from kplab.netfilter.conntrack.tcp_table import ACK as _ACK
+from kplab.netfilter.conntrack.tcp_table import FIN, RST, SYN, URG, Index, TcpState
+from kplab.netfilter.conntrack.tcp_window import HALF as _HALF
+from kplab.netfilter.conntrack.tcp_window import MAXACKWINCONST
+from kplab.netfilter.conntrack.tcp_window import M as _M
 from kplab.packet import Packet
 
-_M = 0xFFFFFFFF
-_HALF = 0x80000000
-_ACK_ONLY_MASK = 0x17 | 0x20  # FIN SYN RST ACK URG: must be exactly ACK
-_ACK = 0x10
-_ESTABLISHED = 3
-_INDEX_ACK = 3
-_RETRANS = 10
-_UNACK = 11
+_ACK_ONLY_MASK: Final = FIN | SYN | RST | _ACK | URG  # of these, exactly ACK
+# The enum members as plain ints, so the comparisons below need no enum lookup.
+_ESTABLISHED: Final = int(TcpState.ESTABLISHED)
+_INDEX_ACK: Final = int(Index.ACK)
 
 
 def established_ack(
@@ -49,7 +54,7 @@ def established_ack(
     if ack == r_end:
         ack = r_end
     s_maxwin = sender.td_maxwin
-    maxackwin = s_maxwin if s_maxwin > 66000 else 66000
+    maxackwin = s_maxwin if s_maxwin > MAXACKWINCONST else MAXACKWINCONST
     if (
         ((seq - sender.td_maxend - 1) & _M) < _HALF  # I
         or ((ack - r_end - 1) & _M) < _HALF  # III

@@ -28,11 +28,8 @@ from kplab.netfilter.conntrack.entry import (
 )
 from kplab.netfilter.conntrack.profiles import Profile
 from kplab.netfilter.conntrack.tcp_table import ACK, FIN, RST, SYN, Index, TcpState
+from kplab.netfilter.conntrack.tcp_verdict import ACCEPT, IGNORE, INVALID
 from kplab.packet import Packet
-
-ACCEPT = 0
-IGNORE = 1
-INVALID = 2
 
 M = 0xFFFFFFFF
 HALF = 0x80000000
