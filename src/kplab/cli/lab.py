@@ -7,29 +7,28 @@ import os
 import platform
 import signal
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import click
 
+from kplab.cli.scenario_opts import scenario_options
 from kplab.errors import InputError
 from kplab.lab import session
 from kplab.lab.netns import PREFIX, LabInterrupted, LabUnavailable, owned_by, require
 from kplab.repro.causes import CAUSES, Cause
 from kplab.repro.matrix import MITIGATIONS, to_markdown
 from kplab.repro.variants import FIXES, VARIANTS
-from kplab.scenario.load import builtin, load_file
+from kplab.scenario.load import builtin
 from kplab.scenario.schema import Scenario, with_proxy_mode
 
 PROXY_MODE = click.option("--proxy-mode", type=click.Choice(["iptables", "nftables"]), default=None,
                           help="kube-proxy's mode (default: the scenario's kube_proxy_mode).")  # fmt: skip
-SCENARIO = click.option("-f", "--file", "scenario_file", type=click.Path(), default=None,
-                        help="The scenario (default: the embedded seed scenario).")  # fmt: skip
 
 
-def load(scenario_file: str | None, default: str = "seed", proxy_mode: str | None = None) -> Scenario:
-    scenario = load_file(scenario_file) if scenario_file else builtin(default)
-    return with_proxy_mode(scenario, proxy_mode) if proxy_mode else scenario
+def _matrix_stage(proxy_mode: str | None) -> Scenario:
+    """The embedded one-download scenario the lab's matrix runs on, in kube-proxy's `proxy_mode`."""
+    stage = builtin("matrix")
+    return with_proxy_mode(stage, proxy_mode) if proxy_mode else stage
 
 
 def unavailable(exc: LabUnavailable) -> InputError:
@@ -66,12 +65,12 @@ def lab() -> None:
 
 
 @lab.command()
-@SCENARIO
+@scenario_options(seed=False)
 @PROXY_MODE
-def up(scenario_file: str | None, proxy_mode: str | None) -> None:
+def up(scenario: Scenario, proxy_mode: str | None) -> None:
     """Build the scenario's cluster in network namespaces and leave it up."""
     try:
-        state = session.up(load(scenario_file, proxy_mode=proxy_mode))
+        state = session.up(with_proxy_mode(scenario, proxy_mode) if proxy_mode else scenario)
     except LabUnavailable as exc:
         raise unavailable(exc) from None
     except LabInterrupted as exc:
@@ -100,23 +99,22 @@ def clean(every: bool) -> None:
 
 
 @lab.command()
-@SCENARIO
+@scenario_options()
 @click.option("--fix", type=click.Choice(list(FIXES)), default=None,
               help="Run only this variant (default: all four, as `kplab repro`).")  # fmt: skip
-@click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
 @click.option("--pcap", "pcap_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="tcpdump captures into DIR/<variant>/<node>.pcap.")  # fmt: skip
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
 @PROXY_MODE
-def repro(scenario_file: str | None, fix: str | None, seed: int | None, pcap_dir: Path | None,
-          output: str, proxy_mode: str | None) -> None:  # fmt: skip
+def repro(
+    scenario: Scenario, fix: str | None, pcap_dir: Path | None, output: str, proxy_mode: str | None
+) -> None:
     """The seed workload on the real kernel: real sockets, the variants of `kplab repro`."""
     from kplab.cli.repro import print_table
     from kplab.lab.repro import run_variants
 
-    scenario = load(scenario_file, proxy_mode=proxy_mode)
-    if seed is not None:
-        scenario = replace(scenario, seed=seed)
+    if proxy_mode:
+        scenario = with_proxy_mode(scenario, proxy_mode)
     names = (FIXES[fix],) if fix else VARIANTS
     try:
         result = run_variants(scenario, names, pcap_dir=pcap_dir)
@@ -154,7 +152,7 @@ def matrix_cmd(kernel_profile: str, cause_ids: tuple[str, ...], output: str, pro
     from kplab.lab.matrix import lab_matrix
 
     try:
-        cells, notes = lab_matrix(load(None, "matrix", proxy_mode), causes=_causes(cause_ids))
+        cells, notes = lab_matrix(_matrix_stage(proxy_mode), causes=_causes(cause_ids))
     except LabUnavailable as exc:
         raise unavailable(exc) from None
     except LabInterrupted as exc:
@@ -186,7 +184,7 @@ def compare_matrix(cause_ids: tuple[str, ...], output: str, proxy_mode: str | No
     from kplab.repro.matrix import matrix
 
     causes = _causes(cause_ids)
-    base = load(None, "matrix", proxy_mode)
+    base = _matrix_stage(proxy_mode)
     emulator = matrix(base, causes, ("host",))  # first: it refuses what it cannot run, at once
     try:
         lab_cells, notes = lab_matrix(base, causes=causes)

@@ -8,21 +8,16 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from kplab.cli.scenario_opts import scenario_options
 from kplab.netfilter.conntrack import KERNEL_PROFILES
 from kplab.repro.causes import CAUSES
 from kplab.repro.matrix import KERNELS, MITIGATIONS, Cell, grid, matrix, to_markdown
-from kplab.scenario.load import builtin, load_file
+from kplab.scenario.schema import Scenario
 
 
 @click.command(name="matrix")
-@click.option(
-    "-f",
-    "--file",
-    "scenario_file",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="The stage scenario (default: the embedded one-download scenario).",
-)
+@scenario_options(default="matrix", seed=False,
+                  help="The stage scenario (default: the embedded one-download scenario).")  # fmt: skip
 @click.option(
     "--cause",
     "causes",
@@ -38,14 +33,11 @@ from kplab.scenario.load import builtin, load_file
     help="Only these kernel profiles (host: this machine's kernel).",
 )
 @click.option("-o", "--output", type=click.Choice(["text", "json", "markdown"]), default="text")
-def matrix_cmd(
-    scenario_file: str | None, causes: tuple[str, ...], kernels: tuple[str, ...], output: str
-) -> None:
+def matrix_cmd(scenario: Scenario, causes: tuple[str, ...], kernels: tuple[str, ...], output: str) -> None:
     """What each cause does to a ClusterIP download, per kernel profile and mitigation: INVALID seen,
     escaped un-NATed, client RST, server reset, and how the download ended."""
-    base = load_file(scenario_file) if scenario_file else builtin("matrix")
     rows = tuple(c for c in CAUSES if not causes or c.id in causes)
-    cells = matrix(base, rows, kernels or KERNELS)
+    cells = matrix(scenario, rows, kernels or KERNELS)
     if output == "json":
         payload = {
             "kernels": list(kernels or KERNELS),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +12,11 @@ from rich.console import Console
 from rich.table import Table
 
 from kplab.cli.progress import sim_progress
+from kplab.cli.scenario_opts import scenario_options
 from kplab.repro.run import run_variants
 from kplab.repro.variants import FIXES, VARIANTS
-from kplab.scenario.load import builtin, builtin_text, load_file
+from kplab.scenario.load import source_text
 from kplab.scenario.schema import Scenario
-from kplab.untrusted import read_text
 
 TITLES = {
     "as_is": "as is",
@@ -35,21 +34,8 @@ ROWS = [
 ]
 
 
-def load_scenario(file: str | None, seed: int | None) -> Scenario:
-    scenario = load_file(file) if file else builtin()
-    return replace(scenario, seed=seed) if seed is not None else scenario
-
-
 @click.command()
-@click.option(
-    "-f",
-    "--file",
-    "scenario_file",
-    type=click.Path(),
-    default=None,
-    help="Run your own scenario instead of the embedded seed scenario.",
-)
-@click.option("--seed", type=int, default=1, show_default=True, help="Seeds everything.")
+@scenario_options(help="Run your own scenario instead of the embedded seed scenario.")
 @click.option("--fix", type=click.Choice(list(FIXES)), default=None,
               help="Run only this variant (none = as is); default: all four side by side.")  # fmt: skip
 @click.option("--show-scenario", is_flag=True, help="Print the scenario YAML that would run, and exit.")
@@ -71,14 +57,13 @@ def load_scenario(file: str | None, seed: int | None) -> Scenario:
     help="Write the captures of the run into DIR/<variant>/<node>.pcapng.",
 )
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
-def repro(scenario_file: str | None, seed: int, fix: str | None, show_scenario: bool, explain: bool,
+def repro(scenario: Scenario, fix: str | None, show_scenario: bool, explain: bool,
           diagram_dir: Path | None, pcap_dir: Path | None, output: str) -> None:  # fmt: skip
     """Reproduce the intermittent connection reset of ClusterIP downloads, with the control case and
     both fixes, from the same workload and seed."""
     if show_scenario:
-        click.echo(read_text(scenario_file) if scenario_file else builtin_text(), nl=False)
+        click.echo(source_text(scenario), nl=False)
         return
-    scenario = load_scenario(scenario_file, seed)
     names = (FIXES[fix],) if fix else VARIANTS
     result = _run(scenario, names, pcap_dir, output == "text" and sys.stdout.isatty())
     story = None

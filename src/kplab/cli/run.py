@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +12,13 @@ from rich.console import Console
 from rich.table import Table
 
 from kplab.cli.progress import sim_progress
+from kplab.cli.scenario_opts import scenario_options
 from kplab.net.run import run as run_scenario
-from kplab.scenario.load import load_file
+from kplab.scenario.schema import Scenario
 
 
 @click.command()
-@click.argument("scenario_file", metavar="SCENARIO.yaml", type=click.Path())
-@click.option("--seed", type=int, default=None, help="Seed everything with N (default: the scenario's).")
+@scenario_options(default=None)
 @click.option(
     "--pcap",
     "pcap_dir",
@@ -28,12 +27,9 @@ from kplab.scenario.load import load_file
     help="Write one pcapng per node into DIR (created if needed).",
 )
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
-def run(scenario_file: str, seed: int | None, pcap_dir: Path | None, output: str) -> None:
+def run(scenario: Scenario, pcap_dir: Path | None, output: str) -> None:
     """Run SCENARIO.yaml in the emulator: outcomes per connection, conntrack counters with INVALID
     reasons per node, drops per link, TCP counters per pod."""
-    scenario = load_file(scenario_file)
-    if seed is not None:
-        scenario = replace(scenario, seed=seed)
     if output == "text" and sys.stdout.isatty():
         with sim_progress(("simulating",), scenario.duration_ns) as tick:
             _, result = run_scenario(

@@ -28,6 +28,7 @@ KUBE_PROXY_VERSIONS = ("1.14", "1.15", "current")
 KUBE_PROXY_MODES = ("iptables", "nftables")
 NFT_KUBE_PROXY_VERSIONS = ("1.33", "current")
 _LINK = LinkSpec()
+_BUILTIN = "<builtin:"  # a built-in scenario's source: <builtin:NAME>
 
 
 class _Reader:
@@ -397,7 +398,14 @@ def builtin_text(name: str = "seed") -> str:
 
 
 def builtin(name: str = "seed") -> Scenario:
-    return parse(builtin_text(name), f"<builtin:{name}>")
+    return parse(builtin_text(name), f"{_BUILTIN}{name}>")
+
+
+def source_text(scenario: Scenario) -> str:
+    """The YAML `scenario` was read from: its file, or the embedded text of a built-in one."""
+    if scenario.source.startswith(_BUILTIN):
+        return builtin_text(scenario.source[len(_BUILTIN) : -1])
+    return read_text(scenario.source)
 
 
 def dump_check(text: str) -> None:
