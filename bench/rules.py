@@ -67,7 +67,7 @@ def peak_mib(objects: Cluster, version: Version) -> float:
 def restore_seconds(rules: GeneratedRules) -> str:
     if os.geteuid() != 0:
         return "n/a (needs root)"
-    from kplab.kubeproxy.kernel import load
+    from kplab.lab.kprules import load
     from kplab.lab.netns import Lab
 
     with Lab("bench") as lab:

@@ -11,7 +11,7 @@ import pytest
 
 from kplab.diagnose import Sources, diagnose, load
 from kplab.kubeproxy import GeneratedRules, NodeEnv, Version, generate, load_config, load_manifests
-from kplab.kubeproxy.kernel import load as load_rules
+from kplab.lab.kprules import load as load_rules
 from kplab.lab.netns import Lab, Netns
 
 from .helpers import DATA

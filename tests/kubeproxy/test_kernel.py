@@ -9,8 +9,8 @@ import difflib
 import pytest
 
 from kplab.kubeproxy import Cluster, KubeProxyConfig, NodeEnv, Version, generate, load_config, load_manifests
-from kplab.kubeproxy.kernel import load
 from kplab.kubeproxy.savefmt import strip_save_noise
+from kplab.lab.kprules import load
 from kplab.lab.netns import Lab
 
 from .fixtures import DATA, cases

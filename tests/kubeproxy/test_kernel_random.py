@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kplab.kubeproxy import Cluster, KubeProxyConfig, NodeEnv, Version, generate
-from kplab.kubeproxy.kernel import load
 from kplab.kubeproxy.objects import EndpointSlice, Node, Service, ServicePort, SliceEndpoint, SlicePort
 from kplab.kubeproxy.savefmt import strip_save_noise
+from kplab.lab.kprules import load
 from kplab.lab.netns import Lab
 
 NODE = Node("node-a", (("InternalIP", "192.168.1.10"),))

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from kplab.kubeproxy import KubeProxyConfig, Version, generate, load_manifest_text
-from kplab.kubeproxy.kernel import load
+from kplab.lab.kprules import load
 from kplab.lab.netns import Lab
 
 MANIFESTS = """\

@@ -73,7 +73,7 @@ def test_nine_syncs_against_the_real_kernel(lab: Lab) -> None:
     config, _ = load_config(str(FOLDER / "kube-proxy.yaml"))
     env = load_env(str(FOLDER / "env.yaml"))
     proxier = Proxier(config, env)
-    ns.run([sys.executable, "-m", "kplab.kubeproxy.kernel", *sorted(env.nfacct)])
+    ns.run([sys.executable, "-m", "kplab.lab.kprules", *sorted(env.nfacct)])
     steps = yaml.safe_load((FOLDER / "steps.yaml").read_text())["steps"]
     result = None
     for step in steps:

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from kplab.kubeproxy import NodeEnv, Version, generate, load_config, load_manifests
-from kplab.kubeproxy.kernel import load
+from kplab.lab.kprules import load
 from kplab.lab.netns import Lab, Netns
 
 HERE = Path(__file__).parent

@@ -1,4 +1,4 @@
-"""Loading generated rules into a real-kernel lab namespace (`kplab.lab.netns.Netns`).
+"""kube-proxy's generated iptables rules loaded into a real-kernel lab namespace (`kplab.lab.netns.Netns`).
 
 `-m nfacct` rules load only if their counter exists in the namespace (the kernel answers ENOENT
 otherwise), so `load` first creates the environment's nfacct counters over nfnetlink
@@ -42,7 +42,7 @@ def create_nfacct(name: str) -> None:
 def load(ns: Netns, rules: GeneratedRules, nfacct: frozenset[str] = frozenset()) -> float:
     """Create the nfacct counters, then `iptables-restore` the rules; returns the restore's seconds."""
     if nfacct:
-        ns.run([sys.executable, "-m", "kplab.kubeproxy.kernel", *sorted(nfacct)])
+        ns.run([sys.executable, "-m", "kplab.lab.kprules", *sorted(nfacct)])
     start = time.perf_counter()
     ns.run(["iptables-restore"], input=rules.restore_text, timeout=600)
     return time.perf_counter() - start
