@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 from kplab.apps import DownloadWorkload, FileServer
 from kplab.net import Link
+from kplab.net.capture import capture_link
 from kplab.packet import ICMP, TCP, UDP, Packet, codec, ip, ip_length, tcp_options_length
-from kplab.report.pcapng import PcapngWriter, capture_link, encode_ip, interface_mac
+from kplab.report.pcapng import PcapngWriter, encode_ip, interface_mac
 from kplab.scenario.schema import Faults
 from kplab.sim import MS, SECOND, Scheduler, derive_rng
 from kplab.tcp import TcpConfig, TcpHost, TcpStack

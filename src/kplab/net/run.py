@@ -8,9 +8,10 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from kplab.net.capture import capture_link
 from kplab.net.cluster import EmulatedCluster, build
 from kplab.net.summary import summary
-from kplab.report.pcapng import PcapngWriter, capture_link
+from kplab.report.pcapng import PcapngWriter
 from kplab.scenario.schema import Scenario
 from kplab.untrusted import path_inside
 

@@ -1,4 +1,5 @@
-"""A pcapng writer: captures of simulated links that open cleanly in Wireshark/tshark.
+"""A pcapng writer: packets with simulated timestamps in files that open cleanly in Wireshark/tshark
+(`net.capture` taps emulated links into it).
 
 One Section Header Block, one Interface Description Block per captured interface
 (LINKTYPE_ETHERNET, `if_tsresol` = 9: nanosecond timestamps taken from simulated time), and one
@@ -17,7 +18,6 @@ import hashlib
 import struct
 from typing import BinaryIO
 
-from kplab.net.link import Link
 from kplab.packet import ICMP, ICMP_QUOTE_MAX, TCP, UDP, Packet
 from kplab.packet.codec import checksum, tcp_options
 
@@ -157,29 +157,3 @@ class PcapngWriter:
             )
         )
         self.packets += 1
-
-
-def capture_link(writer: PcapngWriter, link: Link, end: str = "a", name: str | None = None) -> int:
-    """Capture at one end of `link` as tcpdump would on that interface: packets it sends once the
-    queue accepted them (so packets later lost on the wire appear), packets it receives when they
-    arrive. Returns the interface id."""
-    if end not in ("a", "b"):
-        raise ValueError(f"link end must be 'a' or 'b', not {end!r}")
-    ifname = name or f"{link.name}.{end}"
-    if_id = writer.add_interface(ifname)
-    here, there = (
-        interface_mac(f"{link.name}.{end}"),
-        interface_mac(f"{link.name}.{'b' if end == 'a' else 'a'}"),
-    )
-    outgoing, incoming = (link.a_to_b, link.b_to_a) if end == "a" else (link.b_to_a, link.a_to_b)
-    sched = outgoing.sched
-
-    def sent(pkt: Packet) -> None:
-        writer.write_packet(if_id, sched.now_ns, pkt, here, there)
-
-    def received(pkt: Packet) -> None:
-        writer.write_packet(if_id, sched.now_ns, pkt, there, here)
-
-    outgoing.on_transmit.append(sent)
-    incoming.on_deliver.append(received)
-    return if_id
