@@ -110,7 +110,7 @@ class Node:
     def receiver(self, iface: str) -> Transmit:
         """The callable a link calls to hand this node a packet arriving on `iface`."""
 
-        def deliver(pkt: Packet) -> None:  # `receive`, one call shorter: every arriving packet
+        def deliver(pkt: Packet) -> None:  # every arriving packet: the arrival hooks, then the walk
             for hook in self.on_arrival:
                 hook(pkt, iface)
             self._evaluate(pkt, Skb(0, iface), local_out=False)  # mark 0, in_iface
@@ -118,11 +118,6 @@ class Node:
         return deliver
 
     # -- the packet path --------------------------------------------------------------------
-    def receive(self, pkt: Packet, in_iface: str) -> None:
-        for hook in self.on_arrival:
-            hook(pkt, in_iface)
-        self._evaluate(pkt, Skb(in_iface=in_iface), local_out=False)
-
     def output(self, pkt: Packet) -> None:
         """A packet the node itself sends (its own sockets)."""
         self._evaluate(pkt, Skb(), local_out=True)
