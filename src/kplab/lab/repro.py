@@ -1,4 +1,5 @@
-"""`kplab lab repro`: the four variants of `kplab repro` on the real kernel, same JSON keys per variant.
+"""`kplab lab repro`: the four variants of `kplab repro` on the real kernel, each an `Observation`
+(`kplab.repro.observation`) as in the emulator, plus the lab's raw counters under "lab".
 
 Each variant gets a fresh lab cluster (`kplab.repro.variants.variant` decides the rules version,
 the sysctls and the workload's target, as for the emulator). Measured from the kernel:
@@ -31,6 +32,7 @@ from kplab.lab.measure import (
 from kplab.lab.netns import Lab, require
 from kplab.lab.topology import LabCluster, build
 from kplab.lab.workload import Workload
+from kplab.repro.observation import Observation
 from kplab.repro.variants import VARIANTS, variant
 from kplab.scenario.schema import Scenario
 
@@ -101,19 +103,19 @@ def summarise(cluster: LabCluster, records: list[dict[str, Any]], servers: dict[
     clients = {p.name for p in s.pods_matching(s.workload.client_selector)}
     node_counts = changes["accounting"].values()
     invalid = sum(c.get("invalid", 0) for c in changes["conntrack"].values())
-    return {
-        "completed": outcomes.get("completed", 0),
-        "reset": outcomes.get("reset", 0),
-        "timed_out": outcomes.get("timed out", 0),
-        "other": sum(v for k, v in outcomes.items() if k not in ("completed", "reset", "timed out")),
-        "server_resets": sum(
+    seen = Observation.from_outcomes(
+        outcomes,
+        server_resets=sum(
             st.get("errors", {}).get(e, 0) for st in servers.values() for e in ("ECONNRESET", "EPIPE")
         ),
-        "client_rsts": sum(changes["tcp"][p].get("TcpOutRsts", 0) for p in clients),
-        "invalid_by_reason": {UNKNOWN_REASON: invalid} if invalid else {},
-        "unnated_escapes": sum(a["escape"] for a in changes["escapes"].values()),
-        "packets": sum(sum(v for k, v in a.items() if k != "escape") for a in node_counts),
-        "sim_seconds": round(seconds, 3),
+        client_rsts=sum(changes["tcp"][p].get("TcpOutRsts", 0) for p in clients),
+        invalid_by_reason={UNKNOWN_REASON: invalid} if invalid else {},
+        unnated_escapes=sum(a["escape"] for a in changes["escapes"].values()),
+        packets=sum(sum(v for k, v in a.items() if k != "escape") for a in node_counts),
+        sim_seconds=round(seconds, 3),
+    )
+    return {
+        **seen.as_json(),
         "lab": {
             "conntrack": {n: {k: v for k, v in c.items() if v} for n, c in changes["conntrack"].items()},
             "ctstate": changes["accounting"],

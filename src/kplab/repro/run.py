@@ -29,7 +29,7 @@ def run_variants(
         tick = (lambda now, until, n=name: progress(n, now, until)) if progress else None
         cluster, summary = run(variant(scenario, name), pcap_dir=pcap_dir / name if pcap_dir else None,
                                progress=tick)  # fmt: skip
-        results[name] = measure(cluster, summary)
+        results[name] = measure(cluster, summary).as_json()
         sim_seconds = max(sim_seconds, summary["sim_seconds"])
         packets += summary["packets"]
     return {

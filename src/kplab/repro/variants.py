@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from kplab.net.cluster import EmulatedCluster
+from kplab.repro.observation import Observation
 from kplab.scenario.schema import Scenario
 
 BE_LIBERAL = "net.netfilter.nf_conntrack_tcp_be_liberal"
@@ -55,25 +56,19 @@ def variant(s: Scenario, name: str) -> Scenario:
     return TRANSFORMS[name](s)
 
 
-def measure(c: EmulatedCluster, summary: dict[str, Any]) -> dict[str, Any]:
-    """The per-variant keys of `kplab repro -o json`."""
-    outcomes = summary["outcomes"]
-    server_names = set(c.servers)
-    client_names = set(c.workloads)
+def measure(c: EmulatedCluster, summary: dict[str, Any]) -> Observation:
+    """What the emulated run showed (the per-variant object of `kplab repro -o json`)."""
     invalid: dict[str, int] = {}
     for node in c.nodes.values():
         for reason, n in node.stats.invalid_by_reason.items():
             invalid[reason] = invalid.get(reason, 0) + n
-    return {
-        "completed": outcomes.get("completed", 0),
-        "reset": outcomes.get("reset", 0),
-        "timed_out": outcomes.get("timed out", 0),
-        "other": sum(v for k, v in outcomes.items() if k not in ("completed", "reset", "timed out")),
+    return Observation.from_outcomes(
+        summary["outcomes"],
         # Server connections a RST killed (the stack's view; the file server may have closed already).
-        "server_resets": sum(c.servers[p].stats.errors.get("ECONNRESET", 0) for p in server_names),
-        "client_rsts": sum(c.pods[p].tcp.counters.get("TcpOutRsts", 0) for p in client_names),
-        "invalid_by_reason": dict(sorted(invalid.items())),
-        "unnated_escapes": sum(n.stats.unnated_escapes for n in c.nodes.values()),
-        "packets": summary["packets"],
-        "sim_seconds": summary["sim_seconds"],
-    }
+        server_resets=sum(s.stats.errors.get("ECONNRESET", 0) for s in c.servers.values()),
+        client_rsts=sum(c.pods[p].tcp.counters.get("TcpOutRsts", 0) for p in set(c.workloads)),
+        invalid_by_reason=invalid,
+        unnated_escapes=sum(n.stats.unnated_escapes for n in c.nodes.values()),
+        packets=summary["packets"],
+        sim_seconds=summary["sim_seconds"],
+    )
