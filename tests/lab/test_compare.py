@@ -22,7 +22,12 @@ def test_compare_matrix_has_no_disagreement() -> None:
     proc = subprocess.Popen(
         [str(KPLAB), "compare", "matrix", "-o", "json"], stdout=subprocess.PIPE, text=True
     )
-    out, _ = proc.communicate(timeout=600)
+    try:
+        out, _ = proc.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        proc.terminate()  # SIGTERM unwinds through the lab's cleanup: no namespace is left behind
+        proc.wait(timeout=60)
+        raise
     result = json.loads(out)
     assert result["cells"] == len(CAUSES) * len(MITIGATIONS)
     assert result["disagreements"] == [], result["disagreements"]
