@@ -55,6 +55,7 @@ demo: $(BUILD)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench setup.py
 	$(BIN)/ruff format --check src tests bench setup.py
+	$(BIN)/lint-imports --no-logo
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -85,5 +86,5 @@ bench: $(BUILD) debs bench-debs
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build src/kplab/_built.py
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .import_linter_cache build src/kplab/_built.py
 	find src -name '*.so' -delete
