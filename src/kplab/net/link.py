@@ -39,16 +39,21 @@ class ChannelStats:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
 
 
+def _any(faults: Faults) -> bool:
+    return bool(faults.loss or faults.duplicate or faults.slow_share or faults.jitter_ns)
+
+
 class Channel:
     """One direction of a link."""
 
     __slots__ = (
+        "_any_fault",
         "_arrive_cb",
         "_departures",
+        "_faults",
         "_queued_bytes",
         "delay_ns",
         "deliver",
-        "faults",
         "name",
         "on_deliver",
         "on_transmit",
@@ -78,7 +83,8 @@ class Channel:
         self.delay_ns = delay_ns
         self.queue_packets = queue_packets
         self.queue_bytes = queue_bytes
-        self.faults = faults
+        self._faults = faults
+        self._any_fault = _any(faults)
         self.deliver: Deliver | None = None
         self.on_transmit: list[Tap] = []  # called when a packet enters the wire (capture at sender)
         self.on_deliver: list[Tap] = []  # called when a packet arrives (capture at receiver)
@@ -86,6 +92,15 @@ class Channel:
         self._departures: deque[tuple[int, int]] = deque()  # (finish time, frame bytes)
         self._queued_bytes = 0
         self._arrive_cb = self._arrive  # one bound method for every packet's arrival event
+
+    @property
+    def faults(self) -> Faults:
+        return self._faults
+
+    @faults.setter
+    def faults(self, faults: Faults) -> None:
+        self._faults = faults
+        self._any_fault = _any(faults)
 
     def send(self, pkt: Packet) -> None:
         """Offer a packet; the channel owns it from now on."""
@@ -111,15 +126,14 @@ class Channel:
         if self.on_transmit:
             for tap in self.on_transmit:
                 tap(pkt)
-        faults = self.faults
-        if faults.loss or faults.duplicate or faults.slow_share or faults.jitter_ns:
+        if self._any_fault:  # one flag per packet, not four reads of the (pure Python) Faults
             self._faulty(pkt, finish + self.delay_ns)
             return
         stats.in_flight += 1
         self.sched.call_at(finish + self.delay_ns, self._arrive_cb, pkt)
 
     def _faulty(self, pkt: Packet, arrive: int) -> None:
-        faults = self.faults
+        faults = self._faults
         rng = self.rng
         if faults.loss and rng.random() < faults.loss:
             self.stats.drop("fault:loss")

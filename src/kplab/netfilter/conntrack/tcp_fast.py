@@ -11,19 +11,22 @@ from __future__ import annotations
 from typing import Final
 
 from kplab.netfilter.conntrack.entry import DATA_UNACKNOWLEDGED, MAXACK_SET, Entry, TcpInfo
-from kplab.netfilter.conntrack.profiles import TIMEOUT_RETRANS as _RETRANS
-from kplab.netfilter.conntrack.profiles import TIMEOUT_UNACK as _UNACK
-from kplab.netfilter.conntrack.tcp_table import ACK as _ACK
-from kplab.netfilter.conntrack.tcp_table import FIN, RST, SYN, URG, Index, TcpState
-from kplab.netfilter.conntrack.tcp_window import HALF as _HALF
-from kplab.netfilter.conntrack.tcp_window import MAXACKWINCONST
-from kplab.netfilter.conntrack.tcp_window import M as _M
+from kplab.netfilter.conntrack.profiles import TIMEOUT_RETRANS, TIMEOUT_UNACK
+from kplab.netfilter.conntrack.tcp_table import ACK, FIN, RST, SYN, URG, Index, TcpState
+from kplab.netfilter.conntrack.tcp_window import HALF, MAXACKWINCONST, M
 from kplab.packet import Packet
 
-_ACK_ONLY_MASK: Final = FIN | SYN | RST | _ACK | URG  # of these, exactly ACK
-# The enum members as plain ints, so the comparisons below need no enum lookup.
+# Local Final copies of the constants defined in tcp_table, profiles and tcp_window (the enum
+# members as plain ints), so the compiled fast path reads no module global and no enum.
+_M: Final = M
+_HALF: Final = HALF
+_MAXACKWIN: Final = MAXACKWINCONST
+_ACK: Final = ACK
+_ACK_ONLY_MASK: Final = FIN | SYN | RST | ACK | URG  # of these, exactly ACK
 _ESTABLISHED: Final = int(TcpState.ESTABLISHED)
 _INDEX_ACK: Final = int(Index.ACK)
+_RETRANS: Final = TIMEOUT_RETRANS
+_UNACK: Final = TIMEOUT_UNACK
 
 
 def established_ack(
@@ -54,7 +57,7 @@ def established_ack(
     if ack == r_end:
         ack = r_end
     s_maxwin = sender.td_maxwin
-    maxackwin = s_maxwin if s_maxwin > MAXACKWINCONST else MAXACKWINCONST
+    maxackwin = s_maxwin if s_maxwin > _MAXACKWIN else _MAXACKWIN
     if (
         ((seq - sender.td_maxend - 1) & _M) < _HALF  # I
         or ((ack - r_end - 1) & _M) < _HALF  # III
