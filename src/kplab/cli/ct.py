@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from kplab.errors import InputError
-from kplab.netfilter.conntrack.profiles import KERNEL_PROFILES, Sysctls, get_profile
+from kplab.netfilter.conntrack.profiles import HOST, KERNEL_PROFILES, Sysctls, get_profile
 from kplab.netfilter.conntrack.replay import ISN_ORIG, ISN_REPLY, Node, parse_sequence, replay
 from kplab.untrusted import read_text
 
@@ -25,7 +25,7 @@ def ct() -> None:
 @click.option(
     "--kernel",
     type=click.Choice(KERNEL_PROFILES),
-    default="host",
+    default=HOST,
     show_default=True,
     help="Kernel profile: 5.4 (4.19..6.0), 6.1 (6.1 and later), host (from uname -r).",
 )

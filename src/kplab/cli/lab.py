@@ -15,6 +15,7 @@ from kplab.cli.scenario_opts import scenario_options
 from kplab.errors import InputError
 from kplab.lab import session
 from kplab.lab.netns import PREFIX, LabInterrupted, LabUnavailable, owned_by, require
+from kplab.netfilter.conntrack.profiles import HOST
 from kplab.repro.causes import CAUSES, Cause
 from kplab.repro.matrix import MITIGATIONS, to_markdown
 from kplab.repro.variants import FIXES, VARIANTS
@@ -142,7 +143,7 @@ CAUSE_OPTION = click.option("--cause", "cause_ids", multiple=True, type=click.Ch
 
 
 @lab.command(name="matrix")
-@click.option("--kernel-profile", type=click.Choice(["host"]), default="host",
+@click.option("--kernel-profile", type=click.Choice([HOST]), default=HOST,
               help="The column the lab fills: the running kernel's.")  # fmt: skip
 @CAUSE_OPTION
 @click.option("-o", "--output", type=click.Choice(["text", "json", "markdown"]), default="text")
@@ -185,7 +186,7 @@ def compare_matrix(cause_ids: tuple[str, ...], output: str, proxy_mode: str | No
 
     causes = _causes(cause_ids)
     base = _matrix_stage(proxy_mode)
-    emulator = matrix(base, causes, ("host",))  # first: it refuses what it cannot run, at once
+    emulator = matrix(base, causes, (HOST,))  # first: it refuses what it cannot run, at once
     try:
         lab_cells, notes = lab_matrix(base, causes=causes)
     except LabUnavailable as exc:

@@ -35,6 +35,7 @@ from kplab.lab.shaping import Shaper
 from kplab.lab.sniff import FlowSniffer, FlowView, Injector
 from kplab.lab.topology import LabCluster, build, load_node_rules, node_sysctls, set_sysctls
 from kplab.lab.workload import Workload
+from kplab.netfilter.conntrack.profiles import HOST
 from kplab.packet import ip
 from kplab.repro.causes import CAUSES, TRIGGER_BYTES, Cause
 from kplab.repro.matrix import MITIGATIONS, Cell, stage
@@ -161,7 +162,7 @@ def holds(cluster: LabCluster, client_node: str) -> tuple[QueueHold, QueueHold]:
 
 
 def run_cell(b: Bench, cause: Cause, mitigation: str) -> Cell:
-    s = stage(b.cluster.scenario, cause, "host", mitigation)
+    s = stage(b.cluster.scenario, cause, HOST, mitigation)
     configure(b, s, cause)
     client_node = s.pods[0].node
     work = Workload(
@@ -193,7 +194,7 @@ def run_cell(b: Bench, cause: Cause, mitigation: str) -> Cell:
             b.cluster.pods[pod].run(["ss", "-K", "-t", "-a"], check=False)
     errors = servers.get(SERVER, {}).get("errors", {})
     outcome = records[0]["outcome"] if records else "running"
-    return Cell(cause.id, "host", mitigation, after["ct"]["invalid"] - before["ct"]["invalid"], (),
+    return Cell(cause.id, HOST, mitigation, after["ct"]["invalid"] - before["ct"]["invalid"], (),
                 after["escape"] - before["escape"], after["rsts"] - before["rsts"],
                 errors.get("ECONNRESET", 0) + errors.get("EPIPE", 0) > 0,
                 "stalled" if outcome == "running" else outcome,

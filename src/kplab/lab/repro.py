@@ -32,6 +32,7 @@ from kplab.lab.measure import (
 from kplab.lab.netns import Lab, require
 from kplab.lab.topology import LabCluster, build
 from kplab.lab.workload import Workload
+from kplab.netfilter.conntrack.profiles import HOST
 from kplab.repro.observation import Observation
 from kplab.repro.variants import VARIANTS, variant
 from kplab.scenario.schema import Scenario
@@ -134,7 +135,7 @@ def run_variants(scenario: Scenario, names: tuple[str, ...] = VARIANTS, *,
     return {
         "scenario": scenario.name,
         "seed": scenario.seed,
-        "kernel": "host",
+        "kernel": HOST,
         "sim_seconds": max(r["sim_seconds"] for r in results.values()),
         "packets": sum(r["packets"] for r in results.values()),
         "variants": results,
