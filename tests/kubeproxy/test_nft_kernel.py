@@ -17,10 +17,10 @@ from kplab.kubeproxy.api import pick_node
 from kplab.kubeproxy.nftmode.api import generate_nft
 from kplab.kubeproxy.nftmode.canon import Key, canonical, differences
 from kplab.kubeproxy.nftmode.context import IPV4
-from kplab.kubeproxy.nftmode.kernel import clear, list_json, load
 from kplab.kubeproxy.nftmode.names import NftVersion
 from kplab.kubeproxy.nftmode.proxier import NftProxier
 from kplab.kubeproxy.objects import NodeEnv
+from kplab.lab.kpnft import clear, list_json, load
 from kplab.lab.netns import Lab, Netns
 
 from .test_nft_fixtures import NFT_CASES, SYNC, WITH_EXPECTED, nft_tables

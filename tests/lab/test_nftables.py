@@ -5,15 +5,15 @@ drop), but neither with the operator's own drop table nor with be_liberal."""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from kplab.kubeproxy.nftmode.canon import canonical
-from kplab.kubeproxy.nftmode.kernel import list_json
+from kplab.lab.kpnft import list_json
 from kplab.lab.matrix import lab_matrix
-from kplab.lab.netns import Lab, list_namespaces
+from kplab.lab.netns import Lab
 from kplab.lab.topology import build
 from kplab.lab.workload import Workload
 from kplab.repro.causes import CAUSES
@@ -48,7 +48,9 @@ def test_nodes_hold_the_generated_table_and_a_download_is_dnated(lab: Lab, tmp_p
     assert "dst=192.168.0.2 sport" in entries and "src=10.0.1.2" in entries  # the VIP, DNATed to the pod
 
 
-def test_far_beyond_window_resets_as_is_but_not_with_either_fix() -> None:
+def test_far_beyond_window_resets_as_is_but_not_with_either_fix(
+    namespaces_made: Callable[[], list[str]],
+) -> None:
     cause = tuple(c for c in CAUSES if c.id == "beyond-window-large")
     base = with_proxy_mode(builtin("matrix"), "nftables")
     cells, notes = lab_matrix(base, cause, ("none", "drop-invalid", "be-liberal"))
@@ -59,5 +61,4 @@ def test_far_beyond_window_resets_as_is_but_not_with_either_fix() -> None:
     for fixed in (dropped, liberal):
         assert fixed.escaped == 0 and fixed.client_rst == 0, fixed
         assert not fixed.server_reset and fixed.ended == "completed", fixed
-    # (other tests of this process may hold namespaces of their own: a session-wide conntrack node)
-    assert not [n for n in list_namespaces() if n.startswith(f"kplab-{os.getpid()}-matrix")]
+    assert not namespaces_made()

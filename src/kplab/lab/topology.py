@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kplab.kubeproxy import Cluster as KubeObjects
-from kplab.kubeproxy.nftmode import kernel as nft
 from kplab.kubeproxy.nftmode.names import TABLE as KUBE_PROXY_TABLE
+from kplab.lab import kpnft as nft
 from kplab.lab.netns import Lab, Netns
 from kplab.lab.shaping import Shaper
 from kplab.net.cluster import cni_ruleset, node_ruleset
