@@ -23,7 +23,8 @@ def test_compare_matrix_has_no_disagreement() -> None:
         [str(KPLAB), "compare", "matrix", "-o", "json"], stdout=subprocess.PIPE, text=True
     )
     try:
-        out, _ = proc.communicate(timeout=600)
+        # A guard against a hang: 48 real downloads take ~2 min on an idle machine, far more on a busy one.
+        out, _ = proc.communicate(timeout=1800)
     except subprocess.TimeoutExpired:
         proc.terminate()  # SIGTERM unwinds through the lab's cleanup: no namespace is left behind
         proc.wait(timeout=60)
