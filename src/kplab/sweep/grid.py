@@ -31,6 +31,7 @@ from kplab.scenario.schema import Scenario
 from kplab.scenario.yamlines import LineDict
 from kplab.scenario.yamlines import load as load_yaml
 from kplab.sweep.overrides import apply, plain
+from kplab.untrusted import read_text
 
 VARIANT = "variant"
 BUILTIN = "builtin:"
@@ -82,12 +83,7 @@ def load_grid(ref: str) -> Grid:
     if ref.startswith(BUILTIN):
         name = ref[len(BUILTIN) :]
         return parse_grid(builtin_grid_text(name), f"<{BUILTIN}{name}>", None)
-    path = Path(ref)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InputError(f"{ref}:0: cannot read grid: {exc.strerror}") from None
-    return parse_grid(text, ref, path.parent)
+    return parse_grid(read_text(ref), ref, Path(ref).parent)
 
 
 def _error(file: str, data: LineDict, key: str, message: str) -> InputError:
@@ -108,9 +104,9 @@ def _scenario(ref: Any, file: str, data: LineDict, base: Path | None) -> tuple[s
         raise _error(file, data, "scenario", "a built-in sweep takes a built-in scenario")
     path = base / ref
     try:
-        return path.read_text(), str(path)
-    except OSError as exc:
-        raise _error(file, data, "scenario", f"cannot read {path}: {exc.strerror}") from None
+        return read_text(path), str(path)
+    except InputError as exc:
+        raise _error(file, data, "scenario", str(exc)) from None
 
 
 def _seeds(value: Any, file: str, data: LineDict) -> tuple[int, ...]:
