@@ -9,9 +9,9 @@ from typing import Any
 from kplab.lab.netns import Netns
 
 
-def load(ns: Netns, text: str) -> None:
+def load(ns: Netns, text: str, timeout: float = 60) -> None:
     """Run `text` as one `nft -f` batch inside `ns` (kube-proxy's own way of writing rules)."""
-    ns.run(["nft", "-f", "-"], input=text)
+    ns.run(["nft", "-f", "-"], input=text, timeout=timeout)
 
 
 def list_json(ns: Netns) -> dict[str, Any]:
