@@ -24,18 +24,3 @@ def test_missing_tool_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "conntrack" in lines[0], proc.stderr
-
-
-def test_compare_matrix_in_nftables_mode_says_at_once_what_the_emulator_cannot_run() -> None:
-    proc = subprocess.run(
-        [str(KPLAB), "compare", "matrix", "--proxy-mode", "nftables", "--cause", "beyond-window-large"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert proc.returncode == 2
-    assert proc.stderr.strip() == (
-        "kplab: <builtin:matrix>: kube_proxy_mode nftables: the emulator runs iptables mode only so far "
-        "(kplab lab runs nftables mode on the real kernel)"
-    )

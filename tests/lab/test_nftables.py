@@ -5,6 +5,9 @@ drop), but neither with the operator's own drop table nor with be_liberal."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -62,3 +65,16 @@ def test_far_beyond_window_resets_as_is_but_not_with_either_fix(
         assert fixed.escaped == 0 and fixed.client_rst == 0, fixed
         assert not fixed.server_reset and fixed.ended == "completed", fixed
     assert not namespaces_made()
+
+
+def test_compare_matrix_in_nftables_mode_agrees_on_the_crafted_causes() -> None:
+    """The lab and the emulator's host profile, both in nftables mode (the causes that depend on
+    neither table filling nor timing: a crafted old duplicate and a crafted far-beyond-window
+    segment), four mitigations each."""
+    kplab = Path(sys.executable).parent / "kplab"
+    args = ["compare", "matrix", "--proxy-mode", "nftables", "-o", "json"]
+    args += ["--cause", "beyond-window-large", "--cause", "old-duplicate"]
+    proc = subprocess.run([str(kplab), *args], capture_output=True, text=True, check=False, timeout=900)
+    result = json.loads(proc.stdout)
+    assert result["cells"] == 8 and result["disagreements"] == [], result["disagreements"]
+    assert proc.returncode == 0

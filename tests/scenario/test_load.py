@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 
 from kplab.errors import InputError
@@ -83,9 +85,19 @@ def test_with_proxy_mode_keeps_a_version_the_mode_has() -> None:
     assert with_proxy_mode(seed, "iptables") == seed
 
 
-def test_the_emulator_refuses_nftables_mode_until_it_has_an_nft_engine() -> None:
+def test_emulated_nodes_in_nftables_mode_hold_kube_proxys_table_and_iptables_only_the_cni_rule() -> None:
     from kplab.net.cluster import build
     from kplab.scenario.schema import with_proxy_mode
 
-    with pytest.raises(InputError, match="kube_proxy_mode nftables: the emulator runs iptables mode only"):
-        build(with_proxy_mode(builtin(), "nftables"))
+    cluster = build(with_proxy_mode(builtin(), "nftables"))
+    for node in cluster.nodes.values():
+        assert node.nft is not None
+        names = {(c.table, c.name) for c in node.base_chains()}
+        assert ("ip kube-proxy", "nat-prerouting") in names and ("ip kube-proxy", "filter-forward") in names
+        assert not any(c.table == "filter" for c in node.base_chains())  # no KUBE-FORWARD etc.
+        assert ("ip operator", "forward") not in names
+    dropping = build(replace(with_proxy_mode(builtin(), "nftables"), operator_drop_invalid=True))
+    assert all(
+        ("ip operator", "forward") in {(c.table, c.name) for c in n.base_chains()}
+        for n in dropping.nodes.values()
+    )

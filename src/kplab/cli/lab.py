@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from kplab.cli.scenario_opts import scenario_options
+from kplab.cli.scenario_opts import PROXY_MODE, scenario_options
 from kplab.errors import InputError
 from kplab.lab import session
 from kplab.lab.netns import PREFIX, LabInterrupted, LabUnavailable, owned_by, require
@@ -21,9 +21,6 @@ from kplab.repro.matrix import MITIGATIONS, to_markdown
 from kplab.repro.variants import FIXES, VARIANTS
 from kplab.scenario.load import builtin
 from kplab.scenario.schema import Scenario, with_proxy_mode
-
-PROXY_MODE = click.option("--proxy-mode", type=click.Choice(["iptables", "nftables"]), default=None,
-                          help="kube-proxy's mode (default: the scenario's kube_proxy_mode).")  # fmt: skip
 
 
 def _matrix_stage(proxy_mode: str | None) -> Scenario:

@@ -8,11 +8,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from kplab.cli.scenario_opts import scenario_options
+from kplab.cli.scenario_opts import PROXY_MODE, scenario_options
 from kplab.netfilter.conntrack import KERNEL_PROFILES
 from kplab.repro.causes import CAUSES
 from kplab.repro.matrix import KERNELS, MITIGATIONS, Cell, grid, matrix, to_markdown
-from kplab.scenario.schema import Scenario
+from kplab.scenario.schema import Scenario, with_proxy_mode
 
 
 @click.command(name="matrix")
@@ -33,9 +33,14 @@ from kplab.scenario.schema import Scenario
     help="Only these kernel profiles (host: this machine's kernel).",
 )
 @click.option("-o", "--output", type=click.Choice(["text", "json", "markdown"]), default="text")
-def matrix_cmd(scenario: Scenario, causes: tuple[str, ...], kernels: tuple[str, ...], output: str) -> None:
+@PROXY_MODE
+def matrix_cmd(
+    scenario: Scenario, causes: tuple[str, ...], kernels: tuple[str, ...], output: str, proxy_mode: str | None
+) -> None:
     """What each cause does to a ClusterIP download, per kernel profile and mitigation: INVALID seen,
     escaped un-NATed, client RST, server reset, and how the download ended."""
+    if proxy_mode:
+        scenario = with_proxy_mode(scenario, proxy_mode)
     rows = tuple(c for c in CAUSES if not causes or c.id in causes)
     cells = matrix(scenario, rows, kernels or KERNELS)
     if output == "json":

@@ -12,11 +12,12 @@ from rich.console import Console
 from rich.table import Table
 
 from kplab.cli.progress import sim_progress
-from kplab.cli.scenario_opts import scenario_options
+from kplab.cli.scenario_opts import PROXY_MODE, scenario_options
 from kplab.repro.run import run_variants
 from kplab.repro.variants import FIXES, VARIANTS
 from kplab.scenario.load import source_text
-from kplab.scenario.schema import Scenario
+from kplab.scenario.operator import DROP_INVALID_TABLE
+from kplab.scenario.schema import Scenario, with_proxy_mode
 
 TITLES = {
     "as_is": "as is",
@@ -32,6 +33,11 @@ ROWS = [
     ("client_rsts", "RSTs sent by clients"),
     ("unnated_escapes", "packets that left un-NATed"),
 ]
+
+NFT_DROP_NOTE = (
+    "kube-proxy's nftables mode writes no `ct state invalid` drop; the drop_invalid variant is the "
+    "operator's own table:"
+)
 
 
 @click.command()
@@ -57,13 +63,17 @@ ROWS = [
     help="Write the captures of the run into DIR/<variant>/<node>.pcapng.",
 )
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
+@PROXY_MODE
 def repro(scenario: Scenario, fix: str | None, show_scenario: bool, explain: bool,
-          diagram_dir: Path | None, pcap_dir: Path | None, output: str) -> None:  # fmt: skip
+          diagram_dir: Path | None, pcap_dir: Path | None, output: str,
+          proxy_mode: str | None) -> None:  # fmt: skip
     """Reproduce the intermittent connection reset of ClusterIP downloads, with the control case and
     both fixes, from the same workload and seed."""
     if show_scenario:
         click.echo(source_text(scenario), nl=False)
         return
+    if proxy_mode:
+        scenario = with_proxy_mode(scenario, proxy_mode)
     names = (FIXES[fix],) if fix else VARIANTS
     result = _run(scenario, names, pcap_dir, output == "text" and sys.stdout.isatty())
     story = None
@@ -78,6 +88,8 @@ def repro(scenario: Scenario, fix: str | None, show_scenario: bool, explain: boo
         except NoStory as exc:
             untold = f"nothing to explain: {exc}"
             result["explain"] = None
+        if scenario.kube_proxy_mode == "nftables":
+            result["operator_drop_table"] = DROP_INVALID_TABLE
     if output == "json":
         click.echo(json.dumps(result, allow_nan=False, indent=2, sort_keys=True))
         return
@@ -86,6 +98,8 @@ def repro(scenario: Scenario, fix: str | None, show_scenario: bool, explain: boo
         story.print(Console())
     if untold:
         click.echo(untold)
+    if (explain or diagram_dir is not None) and scenario.kube_proxy_mode == "nftables":
+        click.echo(f"{NFT_DROP_NOTE}\n\n{DROP_INVALID_TABLE}", nl=False)
 
 
 def _run(

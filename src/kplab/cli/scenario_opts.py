@@ -19,6 +19,8 @@ from kplab.scenario.load import builtin, load_file
 from kplab.scenario.schema import Scenario
 
 Command = Callable[..., None]
+PROXY_MODE = click.option("--proxy-mode", type=click.Choice(["iptables", "nftables"]), default=None,
+                          help="kube-proxy's mode (default: the scenario's kube_proxy_mode).")  # fmt: skip
 SEED = click.option("--seed", type=int, default=None, metavar="N",
                     help="Seed everything with N (default: the scenario's seed).")  # fmt: skip
 

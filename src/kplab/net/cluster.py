@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 from kplab.apps.download import DownloadWorkload
 from kplab.apps.fileserver import FileServer
-from kplab.errors import InputError
 from kplab.kubeproxy import Cluster as KubeObjects
 from kplab.net.fabric import Switch
 from kplab.net.link import Link
@@ -29,9 +28,11 @@ from kplab.netfilter.conntrack import Conntrack, Sysctls, get_profile
 from kplab.netfilter.engine import Engine
 from kplab.netfilter.iptables_save import parse
 from kplab.netfilter.model import Rule, Ruleset
+from kplab.netfilter.nft.compile import compile_nft
+from kplab.netfilter.nft.text import parse_text
 from kplab.netfilter.state import EngineState
 from kplab.packet import ip, parse_cidr
-from kplab.scenario.manifests import cluster_objects, node_rules, shared_key
+from kplab.scenario.manifests import cluster_objects, node_nft_text, node_rules, shared_key
 from kplab.scenario.schema import LinkSpec, NodeSpec, Scenario
 from kplab.sim.rng import derive_rng
 from kplab.sim.scheduler import Scheduler
@@ -97,22 +98,22 @@ def _host(s: Scenario, name: str, node: str, addr: str, sched: Scheduler) -> Pod
 
 
 def build(s: Scenario) -> EmulatedCluster:
-    if s.kube_proxy_mode != "iptables":
-        raise InputError(
-            f"{s.source}: kube_proxy_mode {s.kube_proxy_mode}: the emulator runs iptables mode only "
-            "so far (kplab lab runs nftables mode on the real kernel)"
-        )
     sched = Scheduler(derive_rng(s.seed, "scheduler"))
     objects = cluster_objects(s)
     switch = Switch()
     cluster = EmulatedCluster(s, sched, {}, {}, switch)
     engines: dict[tuple[str, int], Engine] = {}
+    nft_mode = s.kube_proxy_mode == "nftables"
     for spec in s.nodes:
         key = shared_key(s, spec)
         engine = engines.get(key)
         if engine is None:
-            engine = engines[key] = compile_ruleset(node_ruleset(s, spec, objects))
+            ruleset = cni_ruleset(s.cluster_cidr) if nft_mode else node_ruleset(s, spec, objects)
+            engine = engines[key] = compile_ruleset(ruleset)
         node = cluster.nodes[spec.name] = _node(s, spec, sched, engine)
+        if nft_mode:  # one table per node: its nodeport-ips set holds the node's own address
+            text = node_nft_text(s, spec, objects)
+            node.nft = compile_nft(parse_text(text, f"{s.source} (kube-proxy nftables)"))
         uplink = cluster.links[f"{spec.name}-fabric"] = _link(
             sched, s.seed, f"{spec.name}-fabric", s.fabric_link
         )

@@ -19,6 +19,8 @@ from kplab.netfilter.conntrack.entry import IPS_DST_NAT
 from kplab.netfilter.engine import Engine
 from kplab.netfilter.hooks import BaseChain
 from kplab.netfilter.linux_tracker import LinuxTracker
+from kplab.netfilter.nft.compile import NftEngine
+from kplab.netfilter.nft.walk import nft_base_chains
 from kplab.netfilter.node import NodeNet, Route
 from kplab.netfilter.state import EngineState, Skb
 from kplab.netfilter.tables import base_chains
@@ -93,6 +95,9 @@ class Node:
         self.tracker = LinuxTracker(ct, self._on_verdict)
         self._path: HookWalker | None = None  # built on the first packet, rebuilt if the engine changes
         self._path_engine: Engine | None = None  # the engine `_path` was built from
+        # nftables base chains the node holds besides iptables' tables (kube-proxy's nftables mode)
+        self.nft: NftEngine | None = None
+        self._path_nft: NftEngine | None = None
         # Reply tuples (src, sport, dst, dport) of connections this node DNATed: a packet leaving
         # with one of them untranslated escaped the reverse NAT.
         self._dnat_replies: set[tuple[int, int, int, int]] = set()
@@ -127,10 +132,11 @@ class Node:
         if (
             path is None
             or self._path_engine is not self.engine
+            or self._path_nft is not self.nft
             or not path.serves(self.net, self.tracker, self.state)
         ):
             path = self._path = HookWalker(self.base_chains(), self.net, self.tracker, self.state)
-            self._path_engine = self.engine
+            self._path_engine, self._path_nft = self.engine, self.nft
         before = (pkt.src, pkt.sport, pkt.dst, pkt.dport) if self.annotate else None
         delivery = path.run(pkt, skb, self.sched.now_ns, local_out)
         # _on_verdict sets _last during path.run; it is cleared after reading (not before the run: the
@@ -159,8 +165,12 @@ class Node:
         self._out(pkt, skb.in_iface, skb.out_iface or "", res)
 
     def base_chains(self) -> list[BaseChain]:
-        """The chains the node's hooks run: its iptables rules' built-in chains."""
-        return base_chains(self.engine)
+        """The chains the node's hooks run: its iptables rules' built-in chains and its nftables base
+        chains (IPv4), interleaved by priority."""
+        chains = base_chains(self.engine)
+        if self.nft is not None:
+            chains += nft_base_chains(self.nft, 4)
+        return chains
 
     def _reject(self, pkt: Packet, reject_with: str | None) -> None:
         """The REJECT target's answer (`nf_send_unreach` / `nf_send_reset`), sent by the node itself
