@@ -64,8 +64,9 @@ def run() -> str:
         lines = generated.lines()
         rules = sum(1 for line in lines if line.startswith("add rule "))
         elements = sum(1 for line in lines if line.startswith("add element "))
+        mib = peak_mib(objects)
         rows.append(
-            f"| {size:,} x {ENDPOINTS} | {rules:,} | {elements:,} | {seconds:.2f} | {peak_mib(objects):.0f} | "
+            f"| {size:,} x {ENDPOINTS} | {rules:,} | {elements:,} | {seconds:.2f} | {mib:.0f} | "
             f"{load_seconds(generated)} |"
         )
     return "\n".join(
