@@ -8,7 +8,19 @@ import sys
 from bench.report import update_section
 
 # Each module exposes `run() -> str` (a Markdown section body) and `TITLE`.
-MODULES = ["trace", "nft", "conntrack", "sim", "cluster", "ns3", "cluster_build", "rules", "nftrules", "lab", "sweep"]
+MODULES = [
+    "trace",
+    "nft",
+    "conntrack",
+    "sim",
+    "cluster",
+    "ns3",
+    "cluster_build",
+    "rules",
+    "nftrules",
+    "lab",
+    "sweep",
+]
 
 
 def main(argv: list[str]) -> None:

@@ -43,7 +43,7 @@ def peak_mib(objects: Cluster) -> float:
 def load_seconds(generated: GeneratedNft) -> str:
     if os.geteuid() != 0:
         return "n/a (needs root)"
-    from kplab.kubeproxy.nftmode.kernel import load
+    from kplab.lab.kpnft import load
     from kplab.lab.netns import Lab
 
     with Lab("bench") as lab:
