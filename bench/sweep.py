@@ -108,7 +108,9 @@ overhead counts everything the sweep adds, whatever else runs on the machine.
 
 Load average when measured: {load_before:.1f} before, {load_after:.1f} after, on {os.cpu_count()} cores. Other
 work on this shared machine takes cores from the workers, so the wall-clock figures (runs per
-second, the speed-up) only mean something on an idle machine; the CPU figures hold either way.
+second, the speed-up) only mean something on an idle machine. The CPU overhead is inflated by
+load too: Dask's processes spend CPU per second of wall time (heartbeats, event loops), so runs
+stretched by other work cost more of it.
 
 Targets: speed-up >= 1.7x with 2 workers; overhead < 5% of the run.
 
