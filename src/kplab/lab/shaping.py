@@ -20,6 +20,8 @@ from kplab.scenario.schema import LinkSpec, Scenario
 UNSHAPED_BPS = 10_000_000_000
 FRAME_BYTES = 1514
 DUMMY_ETHERTYPE = 0x88B5
+# The slowest rate whose one-frame bucket tc can still express (burst/rate < ~270 s in its ticks).
+PAUSE_RATE = "100bit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +61,12 @@ class Shaper:
         """Hold the egress of `ifname`: nothing leaves, everything queues (nothing is dropped up to
         the link's queue), until `resume` lets the queue go, in order.
 
-        A token bucket at 8 kbit/s whose first tokens are eaten by three dummy frames (ethertype
+        A token bucket at PAUSE_RATE whose first tokens are eaten by three dummy frames (ethertype
         0x88B5, "local experimental", which the receiving node ignores): the later ones wait
-        at the head of the queue, so no real packet slips through on leftover tokens."""
-        ns.run(["tc", "qdisc", "replace", "dev", ifname, "root", "tbf", "rate", "8kbit", "burst",
+        at the head of the queue, so no real packet slips through on leftover tokens. At that
+        rate each dummy holds the head for about two minutes, however slow the machine: a hold
+        never leaks (at 8 kbit/s it did after 3 s, which a loaded machine reached)."""
+        ns.run(["tc", "qdisc", "replace", "dev", ifname, "root", "tbf", "rate", PAUSE_RATE, "burst",
                 str(FRAME_BYTES + 64), "limit", str(_limit(spec))])  # fmt: skip
         _dummy_frames(ns, ifname, 3)
 
