@@ -29,7 +29,9 @@ from kplab.packet import TcpFlags, fmt_ip
 PSH = int(TcpFlags.PSH)
 QUIET_COMMENT = "kplab-client"
 PASS_COMMENT = "kplab-pass"
-HOLD_LIMIT_S = 3.0
+# Bounds of the condition waits below (each returns as soon as its condition holds): generous,
+# so a loaded machine only waits longer, never stages differently; a wait that runs out is noted.
+HOLD_LIMIT_S = 30.0
 QUIET_S = 0.1
 BURST_PACKETS = 4
 
@@ -157,30 +159,39 @@ def _before_server(st: LabStage, action: Callable[[], None]) -> None:
     """The server's packets queue in the fabric; as soon as the server has sent a burst (the client
     read on and opened its window; sniffed in the server pod), the client application is paused
     (SIGSTOP) so its receive queue keeps unread data, as the emulated client's does: it reads on
-    (and sends its window update) after the server's packets. Once the client has gone quiet,
-    act and release the burst."""
+    (and sends its window update) after the server's packets. Once the client has gone quiet, its
+    egress is held too, the action runs and the server's burst goes; the client's queue goes only
+    once a server packet has passed the node. So nothing the client's kernel sends on its own
+    meanwhile (a late delayed ACK, a keepalive probe once the client has idled KEEPALIVE_S, which a
+    slow machine reaches) can overtake the server's packet: the order is the same at any speed."""
     node = st.client_node
     _add(node, _client_side(st), QUIET_COMMENT)
     _add(node, _server_side(st), PASS_COMMENT)
-    held = paused = False
+    held: list[Hold] = []
+    paused = False
     try:
         sent = st.server_sent()
         st.server_queue.hold(True)
-        held = True
+        held.append(st.server_queue)
         _wait_sent(st, sent + BURST_PACKETS)  # a window update let a burst go, the client reads on
         st.pause_client(True)
         paused = True
         if not _wait(node, _quiet(), QUIET_COMMENT):
             st.notes.append(f"the client never went quiet within {HOLD_LIMIT_S} s")
+        st.client_queue.hold(True)
+        held.append(st.client_queue)
+        # A client packet already past its queue when the hold began reaches the node first.
+        if not _wait(node, _quiet(), QUIET_COMMENT):
+            st.notes.append(f"the client's packets in flight did not settle within {HOLD_LIMIT_S} s")
         action()
         node.run(["iptables", "-t", "raw", "-Z", "PREROUTING"])  # count from the action on
         st.server_queue.hold(False)
-        held = False
+        held.remove(st.server_queue)
         if not _wait(node, lambda n: n > 0, PASS_COMMENT):
             st.notes.append(f"no server packet passed within {HOLD_LIMIT_S} s")
     finally:
-        if held:
-            st.server_queue.hold(False)
+        for q in held:
+            q.hold(False)
         if paused:
             st.pause_client(False)
         _remove(node, _client_side(st), QUIET_COMMENT)
