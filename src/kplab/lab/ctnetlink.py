@@ -33,6 +33,8 @@ CTA_PROTOINFO_TCP, CTA_PROTOINFO_TCP_STATE = 1, 1
 IPS_SEEN_REPLY, IPS_ASSURED, IPS_CONFIRMED = 0x2, 0x4, 0x8
 TCP_CONNTRACK_ESTABLISHED = 3
 BATCH = 256
+# Fillers outlive any run, however slow (they go with the namespace): none expires mid-matrix.
+FILLER_TIMEOUT_S = 86_400
 
 
 def _attr(kind: int, payload: bytes, nested: bool = False) -> bytes:
@@ -108,7 +110,9 @@ def _send_all(node: Netns, messages: list[bytes]) -> int:
     return done
 
 
-def insert(node: Netns, tuples: list[tuple[int, int, int, int]], assured: bool, timeout_s: int = 600) -> int:
+def insert(
+    node: Netns, tuples: list[tuple[int, int, int, int]], assured: bool, timeout_s: int = FILLER_TIMEOUT_S
+) -> int:
     """Insert the entries; returns how many the kernel took (a full table refuses with ENOMEM)."""
     return _send_all(node, [new_entry(i + 1, *t, assured, timeout_s) for i, t in enumerate(tuples)])
 
