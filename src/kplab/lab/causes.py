@@ -16,6 +16,7 @@ Same ids, same segments, same moments as the emulator's:
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -135,11 +136,11 @@ def _before_client(st: LabStage, action: Callable[[], None]) -> None:
     keeps acknowledging them) until some wait; then the server's are held in the fabric too, the
     action runs, and the client's queue goes first."""
     node = st.client_node
-    _add(node, _client_side(st), PASS_COMMENT)
     held: list[Hold] = []
     try:
-        st.client_queue.hold(True)
+        st.client_queue.hold(True)  # first: the download runs on while the lab prepares
         held.append(st.client_queue)
+        _add(node, _client_side(st), PASS_COMMENT)
         _wait_backlog(st, st.client_queue, 1)
         st.server_queue.hold(True)
         held.append(st.server_queue)
@@ -165,14 +166,13 @@ def _before_server(st: LabStage, action: Callable[[], None]) -> None:
     meanwhile (a late delayed ACK, a keepalive probe once the client has idled KEEPALIVE_S, which a
     slow machine reaches) can overtake the server's packet: the order is the same at any speed."""
     node = st.client_node
-    _add(node, _client_side(st), QUIET_COMMENT)
-    _add(node, _server_side(st), PASS_COMMENT)
     held: list[Hold] = []
     paused = False
     try:
         sent = st.server_sent()
-        st.server_queue.hold(True)
+        st.server_queue.hold(True)  # first: the download runs on while the lab prepares
         held.append(st.server_queue)
+        _add_rules(node, [(_client_side(st), QUIET_COMMENT), (_server_side(st), PASS_COMMENT)])
         _wait_sent(st, sent + BURST_PACKETS)  # a window update let a burst go, the client reads on
         st.pause_client(True)
         paused = True
@@ -231,7 +231,13 @@ def _quiet() -> Callable[[int], bool]:
 
 
 def _add(node: Netns, match: list[str], comment: str) -> None:
-    node.run(["iptables", "-t", "raw", "-A", "PREROUTING", *_rule(match, comment)])
+    _add_rules(node, [(match, comment)])
+
+
+def _add_rules(node: Netns, rules: list[tuple[list[str], str]]) -> None:
+    """Append counting rules to the node's raw PREROUTING in one `iptables-restore` (one process)."""
+    lines = ["*raw", *(shlex.join(["-A", "PREROUTING", *_rule(m, c)]) for m, c in rules), "COMMIT", ""]
+    node.run(["iptables-restore", "--noflush"], input="\n".join(lines))
 
 
 def _remove(node: Netns, match: list[str], comment: str) -> None:
@@ -256,9 +262,10 @@ def entry_lost(next_sender: str) -> Callable[[LabStage], None]:
 
 def table_full(assured: bool) -> Callable[[LabStage], None]:
     def apply(st: LabStage) -> None:
-        st.fillers.top_up(st.client_node, assured)  # the table was filled up to a few slots before
-
         def lose() -> None:
+            # All while the flow is held (the table was filled up to a few slots before the
+            # download): filling the last slots before the hold raced the download, which a
+            # loaded machine could let finish before the cause acted.
             delete_entry(st)
             st.fillers.top_up(st.client_node, assured)
 
