@@ -7,6 +7,7 @@ import errno
 import random
 from dataclasses import dataclass
 from enum import Enum
+from typing import Final
 
 from kplab.tcp import Connection, TcpHost
 
@@ -20,7 +21,7 @@ class Outcome(Enum):
     INCOMPLETE = "incomplete"  # clean close before all bytes arrived
 
 
-_OUTCOME_BY_ERRNO = {
+_OUTCOME_BY_ERRNO: Final = {
     errno.ECONNRESET: Outcome.RESET,
     errno.EPIPE: Outcome.RESET,
     errno.ETIMEDOUT: Outcome.TIMED_OUT,

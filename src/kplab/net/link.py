@@ -15,6 +15,7 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Final
 
 from kplab.packet import Packet, ip_length
 from kplab.scenario.schema import Faults
@@ -23,7 +24,7 @@ from kplab.sim.scheduler import Scheduler
 Deliver = Callable[[Packet], None]
 Tap = Callable[[Packet], None]
 
-ETH_OVERHEAD_BYTES = 14 + 4 + 8 + 12  # header, FCS, preamble, inter-frame gap
+ETH_OVERHEAD_BYTES: Final = 14 + 4 + 8 + 12  # header, FCS, preamble, inter-frame gap
 
 
 @dataclass(slots=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Final
 
 from kplab.netfilter.conntrack import Conntrack, CtResult
 from kplab.netfilter.conntrack.entry import IPS_DST_NAT
@@ -31,7 +32,7 @@ from kplab.sim.scheduler import Scheduler
 Transmit = Callable[[Packet], None]
 
 # The ICMP codes of REJECT's `--reject-with` (destination unreachable, type 3).
-REJECT_CODES = {
+REJECT_CODES: Final = {
     "icmp-net-unreachable": 0,
     "icmp-host-unreachable": 1,
     "icmp-proto-unreachable": 2,
@@ -40,7 +41,7 @@ REJECT_CODES = {
     "icmp-host-prohibited": 10,
     "icmp-admin-prohibited": 13,
 }
-ICMP_ERRORS = frozenset({3, 4, 5, 11, 12})
+ICMP_ERRORS: Final = frozenset({3, 4, 5, 11, 12})
 
 
 def rst_for(pkt: Packet) -> Packet:
@@ -51,7 +52,7 @@ def rst_for(pkt: Packet) -> Packet:
     return Packet(pkt.dst, pkt.src, TCP, pkt.dport, pkt.sport, int(TcpFlags.RST | TcpFlags.ACK), 0, ack)
 
 
-ESCAPED = "left un-NATed: the backend's own address reaches the client"
+ESCAPED: Final = "left un-NATed: the backend's own address reaches the client"
 
 
 @dataclass(slots=True)

@@ -40,6 +40,8 @@ compiled chains are shared and read-only.
 
 from __future__ import annotations
 
+from typing import Final
+
 from kplab.netfilter.engine import (
     K_GOTO,
     K_JUMP,
@@ -55,7 +57,7 @@ from kplab.netfilter.engine import (
 from kplab.netfilter.state import CONTINUE, RETURN, Env, Skb, Verdict
 from kplab.packet import Packet
 
-ACCEPT = int(Verdict.ACCEPT)
+ACCEPT: Final = int(Verdict.ACCEPT)
 _NONE: tuple[CRule, ...] = ()
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntFlag
-from typing import NamedTuple, TypeAlias
+from typing import Final, NamedTuple, TypeAlias
 
 # The tracker's own reference for a packet's lookup, opaque to rules. A module-level name: mypyc's
 # dataclasses look their field types up in the module's globals, where the builtin `object` is not.
@@ -39,7 +39,7 @@ class CtStatus(IntFlag):
     DST_NAT = 1 << 5
 
 
-CT_STATES = ("INVALID", "NEW", "ESTABLISHED", "RELATED", "UNTRACKED")
+CT_STATES: Final = ("INVALID", "NEW", "ESTABLISHED", "RELATED", "UNTRACKED")
 
 
 @dataclass(slots=True)

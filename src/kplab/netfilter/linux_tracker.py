@@ -9,6 +9,7 @@ counts INVALID and IGNORE reasons with it).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 
 from kplab.netfilter.conntrack import Conntrack, CtResult
 from kplab.netfilter.conntrack import nat as natmod
@@ -19,10 +20,10 @@ from kplab.netfilter.hooks import Hook, Manip
 from kplab.netfilter.state import Skb
 from kplab.packet import Packet
 
-_MANIP_HOOK = {Manip.DST: "PREROUTING", Manip.SRC: "POSTROUTING"}
-_DST = Manip.DST
-_CONFIRMED_OR_DYING = IPS_CONFIRMED | IPS_DYING
-_TUPLE_CACHE_MAX = 4096  # packed key -> FiveTuple, for the views of the busiest connections
+_MANIP_HOOK: Final = {Manip.DST: "PREROUTING", Manip.SRC: "POSTROUTING"}
+_DST: Final = Manip.DST
+_CONFIRMED_OR_DYING: Final = IPS_CONFIRMED | IPS_DYING
+_TUPLE_CACHE_MAX: Final = 4096  # packed key -> FiveTuple, for the views of the busiest connections
 
 
 class LinuxTracker:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from enum import IntFlag
+from typing import Final
 
 from kplab.packet.addr import fmt_ipport
 
-TCP = 6
-UDP = 17
-ICMP = 1
-SCTP = 132
+TCP: Final = 6
+UDP: Final = 17
+ICMP: Final = 1
+SCTP: Final = 132
 
 PROTO_NUMBERS: dict[str, int] = {"tcp": TCP, "udp": UDP, "icmp": ICMP, "sctp": SCTP}
 PROTO_NAMES: dict[int, str] = {v: k for k, v in PROTO_NUMBERS.items()}
@@ -31,7 +32,7 @@ class TcpFlags(IntFlag):
     CWR = 0x80
 
 
-_FLAG_LETTERS = (
+_FLAG_LETTERS: Final = (
     ("S", TcpFlags.SYN),
     ("F", TcpFlags.FIN),
     ("R", TcpFlags.RST),
@@ -117,7 +118,7 @@ class Packet:
 
 # The kernel's icmp_send quotes as much of the offending datagram as fits in 576 bytes:
 # 576 - 20 (IPv4 header) - 8 (ICMP header). REJECT's ICMP errors go through it too.
-ICMP_QUOTE_MAX = 548
+ICMP_QUOTE_MAX: Final = 548
 
 
 def tcp_options_length(pkt: Packet) -> int:

@@ -2,20 +2,20 @@
 Linux's default; without HyStart). `TcpConfig.congestion` picks one per host.
 
 CUBIC grows the window as W(t) = C (t - K)^3 + W_max after a reduction to beta * W_max, with
-C = 0.4 and beta = 717/1024, plus the TCP-friendly region. Time is kept in integer
+C: Final = 0.4 and beta = 717/1024, plus the TCP-friendly region. Time is kept in integer
 milliseconds and cube roots are exact integers, so runs stay bit-for-bit reproducible.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from kplab.tcp.conn import Connection
 
-CUBIC_BETA = 717  # / 1024
-BETA_SCALE = 8 * (1024 + CUBIC_BETA) // 3 // (1024 - CUBIC_BETA)  # Reno-equivalent growth
-_CUBE_DIV = 5 * 10**9 // 2  # C = 0.4 with t in ms: 0.4 * t_ms**3 / 1e9 == t_ms**3 // 2.5e9
+CUBIC_BETA: Final = 717  # / 1024
+BETA_SCALE: Final = 8 * (1024 + CUBIC_BETA) // 3 // (1024 - CUBIC_BETA)  # Reno-equivalent growth
+_CUBE_DIV: Final = 5 * 10**9 // 2  # C = 0.4 with t in ms: 0.4 * t_ms**3 / 1e9 == t_ms**3 // 2.5e9
 
 
 def ssthresh(c: Connection) -> int:

@@ -11,7 +11,7 @@ queue and window in `kplab.tcp.recv`; they are functions over this record.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from kplab.packet import TCP, Packet, TcpFlags
 from kplab.tcp.config import TcpConfig
@@ -21,13 +21,13 @@ from kplab.tcp.state import CaState, TcpEvent, TcpState
 if TYPE_CHECKING:
     from kplab.tcp.stack import Listener, TcpStack
 
-MASK = 0xFFFFFFFF
-HALF = 0x80000000
-ACK = int(TcpFlags.ACK)
-SYN = int(TcpFlags.SYN)
-FIN = int(TcpFlags.FIN)
-RST = int(TcpFlags.RST)
-PSH = int(TcpFlags.PSH)
+MASK: Final = 0xFFFFFFFF
+HALF: Final = 0x80000000
+ACK: Final = int(TcpFlags.ACK)
+SYN: Final = int(TcpFlags.SYN)
+FIN: Final = int(TcpFlags.FIN)
+RST: Final = int(TcpFlags.RST)
+PSH: Final = int(TcpFlags.PSH)
 
 
 def initial_window(cfg: TcpConfig) -> int:

@@ -10,6 +10,8 @@ The RST rules the seed's failure rests on (RFC 5961 as Linux implements it):
 
 from __future__ import annotations
 
+from typing import Final
+
 from kplab.packet import Packet
 from kplab.tcp.ack import process_ack, rtt_sample
 from kplab.tcp.conn import ACK, FIN, HALF, MASK, RST, SYN, Connection, initial_window, unwrap
@@ -24,9 +26,9 @@ from kplab.tcp.state import (
     TcpState,
 )
 
-TIMEOUT_FALLBACK_NS = 3_000_000_000  # TCP_TIMEOUT_FALLBACK
-TIMEOUT_MIN_NS = 2_000_000  # TCP_TIMEOUT_MIN (2 jiffies at HZ=1000)
-_RESET_CHECK_STATES = (TcpState.CLOSE_WAIT, TcpState.LAST_ACK, TcpState.CLOSING)
+TIMEOUT_FALLBACK_NS: Final = 3_000_000_000  # TCP_TIMEOUT_FALLBACK
+TIMEOUT_MIN_NS: Final = 2_000_000  # TCP_TIMEOUT_MIN (2 jiffies at HZ=1000)
+_RESET_CHECK_STATES: Final = (TcpState.CLOSE_WAIT, TcpState.LAST_ACK, TcpState.CLOSING)
 # enum members bound once: attribute access on an Enum class costs a descriptor call per use
 _ESTABLISHED, _SYN_SENT, _SYN_RECV = TcpState.ESTABLISHED, TcpState.SYN_SENT, TcpState.SYN_RECV
 _TIME_WAIT, _CLOSE = TcpState.TIME_WAIT, TcpState.CLOSE

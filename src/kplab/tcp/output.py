@@ -7,11 +7,13 @@ The amount in flight is Linux's `tcp_packets_in_flight`: packets_out - (sacked_o
 
 from __future__ import annotations
 
+from typing import Final
+
 from kplab.tcp.cc import on_loss_state, ssthresh
 from kplab.tcp.conn import ACK, FIN, PSH, Connection, Seg
 from kplab.tcp.state import ETIMEDOUT, SENDING, CaState, TcpState
 
-_RECOVERY = CaState.RECOVERY  # bound once (Enum attribute access is slow)
+_RECOVERY: Final = CaState.RECOVERY  # bound once (Enum attribute access is slow)
 
 
 def in_flight(c: Connection) -> int:

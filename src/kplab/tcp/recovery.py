@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from kplab.tcp.cc import cong_avoid, ssthresh
 from kplab.tcp.conn import Connection
 from kplab.tcp.state import CaState
 
-DUPTHRESH = 3
+DUPTHRESH: Final = 3
 _OPEN, _RECOVERY, _LOSS = CaState.OPEN, CaState.RECOVERY, CaState.LOSS  # bound once (Enum access is slow)
 
 

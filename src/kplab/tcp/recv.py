@@ -7,13 +7,15 @@ queue a sorted list of [start, end) intervals.
 
 from __future__ import annotations
 
+from typing import Final
+
 from kplab.packet import Packet
 from kplab.tcp.conn import FIN, Connection
 from kplab.tcp.state import RECEIVING, TcpEvent, TcpState
 
-ACK_NOW = 2
-ACK_DELAYED = 1
-_DATA = TcpEvent.DATA  # bound once (Enum attribute access is slow)
+ACK_NOW: Final = 2
+ACK_DELAYED: Final = 1
+_DATA: Final = TcpEvent.DATA  # bound once (Enum attribute access is slow)
 
 
 def data_queue(c: Connection, p: Packet, seq: int, now_ns: int) -> int:

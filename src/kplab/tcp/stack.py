@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import errno
 import random
-from typing import Any
+from typing import Any, Final
 
 from kplab.packet import TCP, Packet
 from kplab.tcp.config import TcpConfig
@@ -23,12 +23,12 @@ from kplab.tcp.recv import read as recv_read
 from kplab.tcp.state import TcpEvent, TcpState
 
 Key = tuple[int, int, int, int]
-_TIME_WAIT = TcpState.TIME_WAIT  # bound once (Enum attribute access is slow)
+_TIME_WAIT: Final = TcpState.TIME_WAIT  # bound once (Enum attribute access is slow)
 
 
-ICMP_DEST_UNREACH = 3
+ICMP_DEST_UNREACH: Final = 3
 # icmp_err_convert: the codes that are fatal to an opening connection, and their errno.
-_UNREACH_ERRNO = {
+_UNREACH_ERRNO: Final = {
     0: errno.ENETUNREACH,
     1: errno.EHOSTUNREACH,
     2: errno.ENOPROTOOPT,

@@ -7,30 +7,31 @@ by the dict and the entry, keeps an entry small; `FiveTuple`s are made only when
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
 
 from kplab.netfilter.ctview import CtStatus, FiveTuple
 
 # ip_ct_tcp_state.flags (kernel values)
-WINDOW_SCALE = 0x01
-SACK_PERM = 0x02
-CLOSE_INIT = 0x04
-BE_LIBERAL = 0x08
-DATA_UNACKNOWLEDGED = 0x10
-MAXACK_SET = 0x20
-EXP_CHALLENGE_ACK = 0x40
-SIMULTANEOUS_OPEN = 0x80
+WINDOW_SCALE: Final = 0x01
+SACK_PERM: Final = 0x02
+CLOSE_INIT: Final = 0x04
+BE_LIBERAL: Final = 0x08
+DATA_UNACKNOWLEDGED: Final = 0x10
+MAXACK_SET: Final = 0x20
+EXP_CHALLENGE_ACK: Final = 0x40
+SIMULTANEOUS_OPEN: Final = 0x80
 
 # IPS_* status bits (kernel values): the ones rules can test come from ctview.CtStatus, as plain
 # ints for the hot path; the rest only the tracker uses.
-IPS_EXPECTED = int(CtStatus.EXPECTED)
-IPS_SEEN_REPLY = int(CtStatus.SEEN_REPLY)
-IPS_ASSURED = int(CtStatus.ASSURED)
-IPS_CONFIRMED = int(CtStatus.CONFIRMED)
-IPS_SRC_NAT = int(CtStatus.SRC_NAT)
-IPS_DST_NAT = int(CtStatus.DST_NAT)
-IPS_SRC_NAT_DONE = 1 << 7
-IPS_DST_NAT_DONE = 1 << 8
-IPS_DYING = 1 << 9
+IPS_EXPECTED: Final = int(CtStatus.EXPECTED)
+IPS_SEEN_REPLY: Final = int(CtStatus.SEEN_REPLY)
+IPS_ASSURED: Final = int(CtStatus.ASSURED)
+IPS_CONFIRMED: Final = int(CtStatus.CONFIRMED)
+IPS_SRC_NAT: Final = int(CtStatus.SRC_NAT)
+IPS_DST_NAT: Final = int(CtStatus.DST_NAT)
+IPS_SRC_NAT_DONE: Final = 1 << 7
+IPS_DST_NAT_DONE: Final = 1 << 8
+IPS_DYING: Final = 1 << 9
 
 
 def pack(src: int, dst: int, proto: int, sport: int, dport: int) -> int:

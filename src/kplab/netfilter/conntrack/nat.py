@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
+from typing import Final
 
 from kplab.netfilter.conntrack.entry import (
     IPS_DST_NAT,
@@ -24,9 +25,9 @@ from kplab.netfilter.conntrack.entry import (
 from kplab.netfilter.ctview import FiveTuple, Nat
 from kplab.packet import ICMP, Packet
 
-DST_HOOKS = frozenset({"PREROUTING", "OUTPUT"})  # destination NAT is applied here
-SRC_HOOKS = frozenset({"POSTROUTING", "INPUT"})  # source NAT is applied here
-MAX_ATTEMPTS = 128
+DST_HOOKS: Final = frozenset({"PREROUTING", "OUTPUT"})  # destination NAT is applied here
+SRC_HOOKS: Final = frozenset({"POSTROUTING", "INPUT"})  # source NAT is applied here
+MAX_ATTEMPTS: Final = 128
 
 
 def is_dst_hook(hook: str) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field, fields
+from typing import Final
 
 from kplab.netfilter.conntrack import nat as natmod
 from kplab.netfilter.conntrack.entry import (
@@ -36,8 +37,8 @@ NEW, ESTABLISHED, RELATED, INVALID, UNTRACKED, DROP = (
     "UNTRACKED",
     "DROP",
 )
-TABLE_FULL = "table full, dropping packet"
-_SEEN_AND_ASSURED = IPS_SEEN_REPLY | IPS_ASSURED
+TABLE_FULL: Final = "table full, dropping packet"
+_SEEN_AND_ASSURED: Final = IPS_SEEN_REPLY | IPS_ASSURED
 
 
 @dataclass(slots=True)

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from kplab.netfilter.conntrack.entry import (
     BE_LIBERAL,
     CLOSE_INIT,
@@ -39,7 +41,13 @@ from kplab.netfilter.conntrack.tcp_verdict import ACCEPT, IGNORE, INVALID, KILLE
 from kplab.netfilter.conntrack.tcp_window import M, tcp_in_window, tcp_options
 from kplab.packet import Packet
 
-_CLOSING = (TcpState.FIN_WAIT, TcpState.CLOSE_WAIT, TcpState.LAST_ACK, TcpState.TIME_WAIT, TcpState.CLOSE)
+_CLOSING: Final = (
+    TcpState.FIN_WAIT,
+    TcpState.CLOSE_WAIT,
+    TcpState.LAST_ACK,
+    TcpState.TIME_WAIT,
+    TcpState.CLOSE,
+)
 
 
 def tcp_error(pkt: Packet) -> str | None:

@@ -17,6 +17,8 @@ sender's BE_LIBERAL flag) turns every failure into ACCEPT without updating the t
 
 from __future__ import annotations
 
+from typing import Final
+
 from kplab.netfilter.conntrack.entry import (
     BE_LIBERAL,
     DATA_UNACKNOWLEDGED,
@@ -31,10 +33,10 @@ from kplab.netfilter.conntrack.tcp_table import ACK, FIN, RST, SYN, Index, TcpSt
 from kplab.netfilter.conntrack.tcp_verdict import ACCEPT, IGNORE, INVALID
 from kplab.packet import Packet
 
-M = 0xFFFFFFFF
-HALF = 0x80000000
-MAXACKWINCONST = 66000
-MAX_WSCALE = 14
+M: Final = 0xFFFFFFFF
+HALF: Final = 0x80000000
+MAXACKWINCONST: Final = 66000
+MAX_WSCALE: Final = 14
 
 
 def has_options(pkt: Packet) -> bool:

@@ -8,6 +8,7 @@ match on its state: every other conntrack test fails, whatever its `!`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 
 from kplab.netfilter import values
 from kplab.netfilter.ctview import CT_STATES, CtStatus, CtView, FiveTuple
@@ -16,7 +17,7 @@ from kplab.netfilter.model import Match, Option
 from kplab.netfilter.state import Env, Skb
 from kplab.packet import Packet
 
-_STATE_NAMES = frozenset({*CT_STATES, "SNAT", "DNAT"})
+_STATE_NAMES: Final = frozenset({*CT_STATES, "SNAT", "DNAT"})
 
 
 def _has_entry(view: CtView | None) -> bool:
