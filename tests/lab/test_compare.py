@@ -17,10 +17,15 @@ pytestmark = pytest.mark.kernel
 KPLAB = Path(sys.executable).parent / "kplab"
 
 
-def test_compare_matrix_has_no_disagreement() -> None:
+@pytest.mark.parametrize("proxy_mode", ["iptables", "nftables"])
+def test_compare_matrix_has_no_disagreement(proxy_mode: str) -> None:
+    """Every cell, in both of kube-proxy's modes: in nftables mode the nodes hold kube-proxy's generated
+    nft tables (the drop-invalid column is the operator's own `ct state invalid drop` table)."""
     require()
     proc = subprocess.Popen(
-        [str(KPLAB), "compare", "matrix", "-o", "json"], stdout=subprocess.PIPE, text=True
+        [str(KPLAB), "compare", "matrix", "--proxy-mode", proxy_mode, "-o", "json"],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         # A guard against a hang: 48 real downloads take ~2 min on an idle machine, far more on a busy one.

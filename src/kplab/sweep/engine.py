@@ -134,8 +134,12 @@ def run_all(
             for s in todo
         }
         try:
-            for future in as_completed(futures):
+            done = as_completed(futures)
+            for future in done:
                 spec = futures[future]
+                if future.status in ("lost", "pending"):  # its worker died holding the result: Dask reruns it
+                    done.add(future)
+                    continue
                 if future.status != "finished":
                     error = future.exception() if future.status == "error" else future.status
                     outcome.errors[spec.key] = f"{type(error).__name__}: {error}"
