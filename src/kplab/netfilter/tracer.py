@@ -182,6 +182,12 @@ def trace_stateful(engine: Engine, probe: Probe, *, seed: int = 0, all_branches:
         outcome = _run(engine, probe, draw)
         runs = [(_probability(decisions), outcome)]
     outcomes = [_outcome(result, pkt, probe, p) for p, (result, pkt) in runs]
+    return report_of(outcomes)
+
+
+def report_of(outcomes: list[Outcome]) -> TraceReport:
+    """A stateful trace's report: the first outcome's verdict, NAT, path and reason; masquerade if any
+    branch masquerades. Shared by the iptables and the nft tracers."""
     first = outcomes[0]
     return TraceReport(
         first.verdict or "ACCEPT",

@@ -50,7 +50,7 @@ from kplab.netfilter.node import NodeNet
 from kplab.netfilter.standin import StandInTracker
 from kplab.netfilter.state import EngineState, Env, Skb
 from kplab.netfilter.tracenotes import reason_of
-from kplab.netfilter.tracer import MAX_BRANCHES, Outcome, TraceReport
+from kplab.netfilter.tracer import MAX_BRANCHES, Outcome, TraceReport, report_of
 from kplab.packet import Packet
 
 R = TypeVar("R")
@@ -102,16 +102,7 @@ def trace_nft(
             probability /= n
         runs = [(probability, outcome)]
     outcomes = [_outcome(result, pkt, probe, p) for p, (result, pkt) in runs]
-    first = outcomes[0]
-    return TraceReport(
-        first.verdict or "ACCEPT",
-        first.dnat,
-        first.snat,
-        any(o.masquerade for o in outcomes),
-        outcomes,
-        first.path,
-        first.reason,
-    )
+    return report_of(outcomes)
 
 
 def _run(engine: NftEngine, probe: NftProbe, pick: Callable[[int], int]) -> tuple[NodeVerdict, Packet]:
