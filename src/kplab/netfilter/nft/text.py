@@ -8,6 +8,8 @@ one batch; a dump is not a batch), by the compiler. Errors: `file:line: what is 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from kplab.errors import located
 from kplab.netfilter.model import Source
 from kplab.netfilter.nft.lexer import NEWLINE, PUNCT, Cursor, Tok, tokenize
@@ -73,13 +75,7 @@ def _table(cur: Cursor, rs: NftRuleset, line: int, create: bool) -> Table:
 def _table_block(cur: Cursor, rs: NftRuleset, line: int) -> None:
     table = _table(cur, rs, line, create=True)
     cur.expect("{")
-    while True:
-        cur.skip_newlines()
-        if cur.accept(";"):
-            continue
-        if cur.accept("}"):
-            return
-        at = cur.line
+    for at in _block_items(cur):
         word = cur.word("chain, set, map or '}'")
         if word == "chain":
             chain = _chain(cur, table, at)
@@ -114,7 +110,9 @@ def _chain(cur: Cursor, table: Table, line: int) -> Chain:
     return chain
 
 
-def _chain_body(cur: Cursor, table: Table, chain: Chain) -> None:
+def _block_items(cur: Cursor) -> Iterator[int]:
+    """The line of each item of a `{ ... }` block (the `{` already read) up to and including its `}`;
+    newlines and `;` between items are skipped. The caller reads each item before the next is sought."""
     while True:
         cur.skip_newlines()
         if cur.accept(";"):
@@ -123,7 +121,11 @@ def _chain_body(cur: Cursor, table: Table, chain: Chain) -> None:
             return
         if cur.at_end():
             raise cur.error("expected '}', got the end of the file")
-        line = cur.line
+        yield cur.line
+
+
+def _chain_body(cur: Cursor, table: Table, chain: Chain) -> None:
+    for line in _block_items(cur):
         stmt = cur.statement()
         _chain_line(Cursor(stmt, cur.file, line), table, chain, line)
 
@@ -185,13 +187,7 @@ def _set(cur: Cursor, table: Table, kind: str, line: int) -> NSet:
 
 def _set_body(cur: Cursor, table: Table, nset: NSet) -> None:
     """`type ...; flags ...; timeout ...; comment ...; elements = { ... }` up to the closing `}`."""
-    while True:
-        cur.skip_newlines()
-        if cur.accept(";"):
-            continue
-        if cur.accept("}"):
-            break
-        line = cur.line
+    for line in _block_items(cur):
         word = cur.word("a set property")
         if word in ("type", "typeof"):
             _set_type(cur, table, nset, word, line)
