@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from kplab.netfilter.nft.model import NftRuleset
-from kplab.netfilter.nft.tracer import NftProbe
+from kplab.netfilter.tracer import Probe
 from kplab.packet import PROTO_NUMBERS
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "nft"
@@ -47,16 +47,16 @@ def probe(
     node_ips: tuple[str, ...] = NODE_IPS,
     ctstate: str = "NEW",
     in_iface: str | None = "eth0",
-) -> NftProbe:
+) -> Probe:
     source = ipaddress.ip_address(src)
-    return NftProbe(
+    return Probe(
         int(source),
         int(ipaddress.ip_address(dst)),
         PROTO_NUMBERS[proto],
         40000,
         dport,
-        source.version,
         tuple(int(ipaddress.ip_address(a)) for a in node_ips),
         ctstate,
         in_iface,
+        family=source.version,
     )

@@ -141,3 +141,18 @@ def test_missing_file_is_one_line(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1
     assert proc.stderr.startswith(f"kplab: {tmp_path / 'none.nft'}: cannot read")
+
+
+def test_node_interfaces_say_where_a_packet_arrives_and_which_sources_are_local() -> None:
+    """Same node model as `--rules`: with `--ip-addr`/`--ip-route` a forwarded probe arrives on the
+    default route's interface (and says so), and a source that is any of the node's addresses is
+    locally generated (OUTPUT), not only a `--node-ip`."""
+    node = Path(__file__).parent.parent / "data" / "nodes"
+    described = ["--ip-addr", str(node / "weave.ip-addr.txt"), "--ip-route", str(node / "weave.ip-route.txt")]
+    base = ["trace", "--nft", str(OVERALL["nft"]), "-o", "json", *described, "--dst", "172.30.0.41:80"]
+    forwarded = json.loads(CliRunner().invoke(cli, [*base, "--src", "203.0.113.9"]).output)
+    assert any("arrive on ens5" in w for w in forwarded["warnings"])
+    assert forwarded["path"][0]["chain"] == "filter-prerouting-pre-dnat"
+    local = json.loads(CliRunner().invoke(cli, [*base, "--src", "10.40.0.0"]).output)
+    assert not any("arrive on" in w for w in local["warnings"])
+    assert local["path"][0]["chain"] == "filter-output-pre-dnat"

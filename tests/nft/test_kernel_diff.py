@@ -15,7 +15,8 @@ from kplab.lab.netns import Lab
 from kplab.netfilter.nft.compile import NftEngine, compile_nft
 from kplab.netfilter.nft.load import read_nft
 from kplab.netfilter.nft.model import NftRuleset
-from kplab.netfilter.nft.tracer import NftProbe, fmt_endpoint, trace_nft
+from kplab.netfilter.nft.tracer import fmt_endpoint, trace_nft
+from kplab.netfilter.tracer import Probe as TraceProbe
 
 from .helpers import OVERALL
 from .kernlab import NODE_ADDRS, NftNode
@@ -66,7 +67,7 @@ def derived_probes(rs: NftRuleset) -> Iterator[Probe]:
 def kplab_outcomes(
     engine: NftEngine, family: int, src: int, dst: int, proto: int, dport: int
 ) -> set[tuple[str, str]]:
-    probe = NftProbe(src, dst, proto, 40000, dport, family, NODE_IPS, "NEW", "eth0")
+    probe = TraceProbe(src, dst, proto, 40000, dport, NODE_IPS, "NEW", "eth0", family=family)
     report = trace_nft(engine, probe, all_branches=True)
     original = fmt_endpoint(dst, dport, family)
     return {

@@ -20,7 +20,6 @@ from kplab.netfilter.compiler import compile_ruleset
 from kplab.netfilter.engine import TraceEntry
 from kplab.netfilter.iptables_s import parse_dump
 from kplab.netfilter.model import Ruleset
-from kplab.netfilter.nft.tracer import NftProbe
 from kplab.netfilter.tracenotes import ipvs_warning, node_for_trace, nodeport_warning, set_warning
 from kplab.netfilter.tracer import (
     Probe,
@@ -192,11 +191,7 @@ def trace(
     else:
         net, warnings = node_for_trace(probe.node_ips, ifaces, routes)
         probe = replace(probe, net=net, sets=sets)
-        if (ifaces is not None or routes is not None) and not probe.local_out and in_iface is None:
-            arrival = arrival_iface(net)
-            warnings.append(
-                f"no --in-iface: the packet is taken to arrive on {arrival} (the default route's)"
-            )
+        warnings += arrival_note(probe, ifaces is not None or routes is not None)
         engine = compile_ruleset(ruleset, unknown=unknown)
         report = trace_stateful(engine, probe, seed=seed, all_branches=all_branches)
     notes = (
@@ -211,9 +206,19 @@ def trace(
         click.echo(render_text(report, all_branches or stateless))
 
 
+def arrival_note(probe: Probe, node_described: bool) -> list[str]:
+    """What was assumed about where a forwarded probe arrives, when the node's interfaces or routes
+    were given but --in-iface was not."""
+    if not node_described or probe.local_out or probe.in_iface is not None:
+        return []
+    return [
+        f"no --in-iface: the packet is taken to arrive on {arrival_iface(probe.net)} (the default route's)"
+    ]
+
+
 def trace_nft_dump(
     path: str,
-    probe: NftProbe,
+    probe: Probe,
     ip_addr: str | None,
     ip_route: str | None,
     all_branches: bool,
@@ -232,6 +237,7 @@ def trace_nft_dump(
         routes = iproute.parse_route(iproute.read(ip_route), ip_route) if ip_route else None
         net, warnings = node_for_trace(probe.node_ips, ifaces, routes)
         probe = replace(probe, net=net)
+        warnings += arrival_note(probe, ip_addr is not None or ip_route is not None)
     elif ip_addr or ip_route:
         raise InputError("trace: --ip-addr and --ip-route describe IPv4 nodes; an IPv6 probe takes --node-ip")
     engine = load_nft(path, unknown=unknown)
@@ -245,7 +251,7 @@ def trace_nft_dump(
 
 def make_nft_probe(
     proto: str, src: str, dst: str, node_ips: tuple[str, ...], ctstate: str, in_iface: str | None
-) -> NftProbe:
+) -> Probe:
     """A probe for IPv4 (`10.0.0.1:80`) or IPv6 (`[fd00::1]:80`, or a bare address) packets."""
     number = PROTO_NUMBERS[proto]
     ports = proto != "icmp"
@@ -259,16 +265,16 @@ def make_nft_probe(
             nodes.append(int(ipaddress.ip_address(text)))
         except ValueError:
             raise InputError(f"--node-ip: not an IP address: '{text}'") from None
-    return NftProbe(
+    return Probe(
         src_addr,
         dst_addr,
         number,
         (sport or 40000) if ports else 0,
         dport or 0,
-        family,
         tuple(nodes),
         ctstate,
         in_iface,
+        family=family,
     )
 
 

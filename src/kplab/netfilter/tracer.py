@@ -107,6 +107,7 @@ class Probe:
     in_iface: str | None = None  # None: "eth0", or locally generated when src is a node IP
     net: NodeNet | None = None  # the node's interfaces and routes (default: node_ips on eth0)
     sets: IpSets | None = None  # ipset membership (`ipset save`)
+    family: int = 4  # 4 or 6 (IPv6: nftables only)
 
     @property
     def local_out(self) -> bool:
@@ -200,13 +201,19 @@ def report_of(outcomes: list[Outcome]) -> TraceReport:
     )
 
 
-def _run(engine: Engine, probe: Probe, chooser: Callable[[int], bool]) -> tuple[NodeVerdict, Packet]:
+def probe_start(probe: Probe) -> tuple[Packet, Skb, NodeNet]:
+    """The probe's first packet (a SYN for TCP), its skb (arrival interface, or locally generated)
+    and the node it meets: shared by the iptables and nftables tracers."""
     pkt = Packet(
         probe.src, probe.dst, probe.proto, probe.sport, probe.dport, flags=0x02 if probe.proto == 6 else 0
     )
     node = probe.net if probe.net is not None else NodeNet.simple(probe.node_ips)
-    local_out = probe.local_out
-    skb = Skb(in_iface=None if local_out else (probe.in_iface or arrival_iface(probe.net)))
+    skb = Skb(in_iface=None if probe.local_out else (probe.in_iface or arrival_iface(probe.net)))
+    return pkt, skb, node
+
+
+def _run(engine: Engine, probe: Probe, chooser: Callable[[int], bool]) -> tuple[NodeVerdict, Packet]:
+    pkt, skb, node = probe_start(probe)
     tracker = StandInTracker(probe.ctstate)
     sets = probe.sets.lookup if probe.sets is not None else None
     result = evaluate_node(
@@ -217,7 +224,7 @@ def _run(engine: Engine, probe: Probe, chooser: Callable[[int], bool]) -> tuple[
         EngineState.seeded(0),
         0,
         tracker,
-        local_out=local_out,
+        local_out=probe.local_out,
         sets=sets,
         chooser=chooser,
     )

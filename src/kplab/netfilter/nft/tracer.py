@@ -19,7 +19,6 @@ from __future__ import annotations
 import ipaddress
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 from kplab.errors import InputError
@@ -46,33 +45,14 @@ from kplab.netfilter.nft.ops import (
 )
 from kplab.netfilter.nft.values import format_addr
 from kplab.netfilter.nft.walk import node_walker
-from kplab.netfilter.node import NodeNet
 from kplab.netfilter.standin import StandInTracker
 from kplab.netfilter.state import EngineState, Env, Skb
 from kplab.netfilter.tracenotes import reason_of
-from kplab.netfilter.tracer import MAX_BRANCHES, Outcome, TraceReport, report_of
+from kplab.netfilter.tracer import MAX_BRANCHES, Outcome, Probe, TraceReport, probe_start, report_of
 from kplab.packet import Packet
 
 R = TypeVar("R")
 MASQ_CHAIN = "mark-for-masquerade"
-
-
-@dataclass(frozen=True, slots=True)
-class NftProbe:
-    src: int
-    dst: int
-    proto: int
-    sport: int
-    dport: int
-    family: int = 4
-    node_ips: tuple[int, ...] = ()
-    ctstate: str = "NEW"
-    in_iface: str | None = None
-    net: NodeNet | None = None  # the node's interfaces and routes (default: node_ips on eth0)
-
-    @property
-    def local_out(self) -> bool:
-        return self.in_iface is None and self.src in self.node_ips
 
 
 def fmt_endpoint(addr: int, port: int, family: int) -> str:
@@ -83,9 +63,7 @@ def fmt_endpoint(addr: int, port: int, family: int) -> str:
 # -- stateful ---------------------------------------------------------------------------------------
 
 
-def trace_nft(
-    engine: NftEngine, probe: NftProbe, *, seed: int = 0, all_branches: bool = False
-) -> TraceReport:
+def trace_nft(engine: NftEngine, probe: Probe, *, seed: int = 0, all_branches: bool = False) -> TraceReport:
     if all_branches:
         runs = enumerate_picks(lambda pick: _run(engine, probe, pick))
     else:
@@ -105,26 +83,22 @@ def trace_nft(
     return report_of(outcomes)
 
 
-def _run(engine: NftEngine, probe: NftProbe, pick: Callable[[int], int]) -> tuple[NodeVerdict, Packet]:
-    pkt = Packet(
-        probe.src, probe.dst, probe.proto, probe.sport, probe.dport, flags=0x02 if probe.proto == 6 else 0
-    )
-    local_out = probe.local_out
-    skb = Skb(in_iface=None if local_out else (probe.in_iface or "eth0"))
+def _run(engine: NftEngine, probe: Probe, pick: Callable[[int], int]) -> tuple[NodeVerdict, Packet]:
+    pkt, skb, node = probe_start(probe)
     walker = node_walker(
         engine,
         None,
-        probe.net or NodeNet.simple(probe.node_ips),
+        node,
         StandInTracker(probe.ctstate),
         EngineState.seeded(0),
         family=probe.family,
         pick=pick,
         traced=True,
     )
-    return walker.evaluate(pkt, skb, 0, local_out), pkt
+    return walker.evaluate(pkt, skb, 0, probe.local_out), pkt
 
 
-def _outcome(result: NodeVerdict, pkt: Packet, probe: NftProbe, probability: float) -> Outcome:
+def _outcome(result: NodeVerdict, pkt: Packet, probe: Probe, probability: float) -> Outcome:
     fam = probe.family
     dnat = fmt_endpoint(pkt.dst, pkt.dport, fam) if (pkt.dst, pkt.dport) != (probe.dst, probe.dport) else None
     snat = fmt_endpoint(pkt.src, pkt.sport, fam) if (pkt.src, pkt.sport) != (probe.src, probe.sport) else None
@@ -248,7 +222,7 @@ class _Stateless:
         return _GO_ON
 
 
-def trace_nft_stateless(engine: NftEngine, probe: NftProbe) -> TraceReport:
+def trace_nft_stateless(engine: NftEngine, probe: Probe) -> TraceReport:
     table = f"{'ip' if probe.family == 4 else 'ip6'} kube-proxy"
     if table not in engine.tables:
         raise InputError(f"{engine.file}: --stateless: no table '{table}' (kube-proxy's) in the ruleset")
@@ -279,4 +253,4 @@ def _host(endpoint: str, family: int) -> int:
     return int(ipaddress.ip_address(host))
 
 
-__all__ = ["NftProbe", "enumerate_picks", "trace_nft", "trace_nft_stateless"]
+__all__ = ["Probe", "enumerate_picks", "trace_nft", "trace_nft_stateless"]
