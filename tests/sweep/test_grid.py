@@ -15,7 +15,7 @@ from kplab.scenario.load import builtin, parse
 from kplab.sweep.aggregate import wilson
 from kplab.sweep.grid import cells, load_grid, parse_grid
 from kplab.sweep.overrides import apply
-from kplab.sweep.runs import run_key
+from kplab.sweep.runs import code_identity, run_key
 
 from .helpers import GRID, KPLAB, run_cli, write_grid
 
@@ -161,6 +161,20 @@ def test_run_key_is_content_variant_seed() -> None:
     assert run_key(a.scenario, "drop_invalid", 1) != key
     other = cells(grid)[2].scenario  # another kernel
     assert run_key(other, "as_is", 1) != key and b.scenario == a.scenario
+
+
+def test_code_identity_follows_the_sources(tmp_path: Path) -> None:
+    """An edited source gives another identity (and so other cache keys); the same sources, the same."""
+    package = tmp_path / "kplab"
+    (package / "netfilter").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "netfilter" / "rule.py").write_text("X = 1\n")
+    first = code_identity(package)
+    (package / "netfilter" / "rule.py").write_text("X = 2\n")
+    assert code_identity(package) != first
+    (package / "netfilter" / "rule.py").write_text("X = 1\n")
+    assert code_identity(package) == first
+    assert code_identity() == code_identity() != first
 
 
 def test_wilson_interval() -> None:

@@ -8,11 +8,14 @@ the same as those commands print.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import kplab
 from kplab import __version__
 from kplab.repro.run import run_variants
 from kplab.scenario.schema import Scenario
@@ -46,9 +49,27 @@ def canonical(scenario: Scenario) -> str:
     return json.dumps(fields, sort_keys=True, separators=(",", ":"))
 
 
+def code_identity(package: Path | None = None) -> str:
+    """What the result of a run depends on besides its inputs: kplab's version and a hash of its
+    Python sources (an edit that changes the emulator must not be answered from the cache).
+    `package`: another copy of the package's directory (default: this one, hashed once per process)."""
+    if package is None:
+        return _this_code()
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted(package.rglob("*.py")):
+        digest.update(b"\0" + path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    return f"{__version__}+{digest.hexdigest()[:16]}"
+
+
+@functools.cache
+def _this_code() -> str:
+    return code_identity(Path(kplab.__file__).parent)
+
+
 def run_key(scenario: Scenario, variant: str, seed: int) -> str:
-    """The cache key: (the scenario's canonical content, the variant, the seed, kplab's version)."""
-    ident = {"scenario": canonical(scenario), "variant": variant, "seed": seed, "kplab": __version__}
+    """The cache key: (the scenario's canonical content, the variant, the seed, kplab's code)."""
+    ident = {"scenario": canonical(scenario), "variant": variant, "seed": seed, "kplab": code_identity()}
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
 
 
