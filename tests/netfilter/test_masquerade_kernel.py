@@ -2,6 +2,7 @@
 
 Host -> ClusterIP -> a local endpoint leaves through `lo`, whose 127.0.0.1 has host scope: the
 kernel takes the first universe-scope address of the node's interfaces instead, never 127.0.0.1.
+On an interface with addresses in several subnets, the one whose subnet holds the next hop wins.
 """
 
 from __future__ import annotations
@@ -103,3 +104,87 @@ def test_kernel_masquerade_out_lo_takes_the_node_address(lab: Lab, lo_global: st
     expected = "10.0.0.2" if lo_global is None else lo_global.split("/")[0]
     assert peer[0] == expected  # neither the client's own 10.1.0.2 nor 127.0.0.1
     assert emulated_source(lo_global) == peer[0]
+
+
+# Two subnets on one interface: the first address is not the next hop's.
+MULTI = ("10.0.0.2/24", "10.2.0.2/24")
+MULTI_RULES = """*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A POSTROUTING -o eth0 -j MASQUERADE
+COMMIT
+"""
+PEER = "10.2.0.9"  # on eth0's second subnet
+BEHIND = "198.51.100.1"  # reached through PEER as gateway
+
+
+def multi_subnet_source(dst: str) -> str:
+    """The emulator's MASQUERADE source for a packet from 10.0.0.2 to `dst` out eth0, the node
+    described as `ip addr`/`ip route` would (prefixes known)."""
+    from kplab.netfilter import iproute
+
+    addr_text = "1: lo: <LOOPBACK,UP>\n    inet 127.0.0.1/8 scope host lo\n2: eth0: <UP>\n" + "".join(
+        f"    inet {cidr} scope global eth0\n" for cidr in MULTI
+    )
+    route_text = (
+        f"10.0.0.0/24 dev eth0 scope link\n10.2.0.0/24 dev eth0 scope link\n"
+        f"198.51.100.0/24 via {PEER} dev eth0\n"
+    )
+    node = iproute.build(
+        iproute.parse_addr(addr_text, "addr.txt"), iproute.parse_route(route_text, "route.txt"), ()
+    )
+    pkt = Packet(ip("10.0.0.2"), ip(dst), 6, 40000, 8080, flags=0x02)
+    result = evaluate_node(
+        compile_ruleset(parse(MULTI_RULES, "masq.rules")), node, pkt, Skb(), EngineState.seeded(0), 0,
+        StandInTracker("NEW"), local_out=True,
+    )  # fmt: skip
+    assert result.verdict == "ACCEPT" and result.snat is not None, result.reason
+    return fmt_ip(pkt.src)
+
+
+def test_masquerade_prefers_the_address_in_the_next_hops_subnet() -> None:
+    assert multi_subnet_source(PEER) == "10.2.0.2"  # on-link destination: itself the next hop
+    assert multi_subnet_source(BEHIND) == "10.2.0.2"  # via the gateway PEER
+    assert multi_subnet_source("10.0.0.7") == "10.0.0.2"
+    # without prefixes (a bare node description) the interface's first address, as before
+    node = NodeNet({"eth0": (ip("10.0.0.2"), ip("10.2.0.2"))})
+    assert node.masquerade_source("eth0", ip(PEER)) == ip("10.0.0.2")
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("dst", [PEER, BEHIND, "10.0.0.9"], ids=["on-link", "via-gateway", "first-subnet"])
+def test_kernel_masquerade_prefers_the_next_hops_subnet(lab: Lab, dst: str) -> None:
+    node = lab.netns("masqnh")
+    peer = lab.netns("masqpeer")
+    for ns in (node, peer):
+        ns.run(["ip", "link", "set", "lo", "up"])
+    node.run(["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p"])
+    node.run(["ip", "link", "set", "eth0p", "netns", peer.name])
+    for cidr in MULTI:
+        node.run(["ip", "addr", "add", cidr, "dev", "eth0"])
+    node.run(["ip", "link", "set", "eth0", "up"])
+    node.run(["ip", "route", "add", "198.51.100.0/24", "via", PEER, "dev", "eth0"])
+    peer.run(["ip", "addr", "add", f"{PEER}/24", "dev", "eth0p"])
+    peer.run(["ip", "addr", "add", "10.0.0.9/24", "dev", "eth0p"])
+    peer.run(["ip", "addr", "add", f"{BEHIND}/32", "dev", "lo"])
+    peer.run(["ip", "link", "set", "eth0p", "up"])
+    node.run(["iptables-restore"], input=MULTI_RULES)
+    with inside(peer):
+        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        server.bind((dst, 8080))
+        server.listen(1)
+        server.settimeout(10)
+    try:
+        with inside(node):
+            client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            client.settimeout(10)
+            client.bind(("10.0.0.2", 0))
+            client.connect((dst, 8080))
+        conn, peer_addr = server.accept()
+        conn.close()
+        client.close()
+    finally:
+        server.close()
+    assert peer_addr[0] == multi_subnet_source(dst)

@@ -15,7 +15,7 @@ from typing import Any
 
 from kplab.errors import located
 from kplab.netfilter.node import NodeNet, Route
-from kplab.packet import ip, parse_cidr
+from kplab.packet import cidr, ip, parse_cidr
 from kplab.untrusted import load_json, read_text
 
 _IFNAME = re.compile(r"^[A-Za-z0-9_.:\-+]{1,15}$")
@@ -278,9 +278,11 @@ def build(ifaces: list[Iface] | None, routes: NodeRoutes | None, node_ips: tuple
     interfaces are added to the default route's interface."""
     addrs: dict[str, list[int]] = {}
     scoped: set[int] = set()
+    masks: dict[int, int] = {}
     for iface in ifaces or ():
         addrs[iface.name] = [*iface.addrs, *iface.secondary]
         scoped.update(iface.scoped)
+        masks.update((addr, cidr(plen)) for addr, plen in iface.prefixes)
     for dev, sources in (routes.sources if routes is not None else {}).items():
         have = addrs.setdefault(dev, [])
         have += [s for s in sources if s not in have]
@@ -296,14 +298,16 @@ def build(ifaces: list[Iface] | None, routes: NodeRoutes | None, node_ips: tuple
     if extra:
         have = addrs.setdefault(default or "eth0", [])
         have += extra
-    return NodeNet({name: tuple(a) for name, a in addrs.items()}, route_list, scoped=frozenset(scoped))
+    return NodeNet(
+        {name: tuple(a) for name, a in addrs.items()}, route_list, scoped=frozenset(scoped), masks=masks
+    )
 
 
 def _connected(ifaces: list[Iface]) -> list[Route]:
     out = []
     for iface in ifaces:
         for addr, plen in iface.prefixes:
-            mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF
+            mask = cidr(plen)
             out.append(Route(addr & mask, mask, iface.name))
     return out
 

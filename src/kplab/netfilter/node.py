@@ -36,6 +36,7 @@ class NodeNet:
     routes: list[Route] = field(default_factory=list)
     forwarding: bool = True  # net.ipv4.ip_forward
     scoped: frozenset[int] = frozenset()  # host/link-scope addresses: local, but never MASQUERADE's
+    masks: dict[int, int] = field(default_factory=dict)  # address -> its prefix's mask, where known
     _local: frozenset[int] = frozenset()
     _iface: dict[str, frozenset[int]] = field(default_factory=dict)
 
@@ -66,18 +67,28 @@ class NodeNet:
         addrs = self.addrs.get(iface or "", ())
         return addrs[0] if addrs else None
 
-    def masquerade_source(self, iface: str | None) -> int | None:
-        """The address MASQUERADE takes leaving `iface`: `inet_select_addr(out, nh, RT_SCOPE_UNIVERSE)`.
+    def masquerade_source(self, iface: str | None, nexthop: int | None = None) -> int | None:
+        """The address MASQUERADE takes leaving `iface` towards `nexthop` (the route's gateway, or the
+        destination itself): `inet_select_addr(out, nh, RT_SCOPE_UNIVERSE)`.
 
-        The interface's first address of universe scope; when it has none (the case for `lo`, whose
-        127.0.0.0/8 is host scope, unless a global address was added to it) the first
-        universe-scope address of any interface in device order. So host -> ClusterIP -> a local
-        endpoint (out `lo`) is SNATed to the node address, never to 127.0.0.1. None when the node
-        has no such address at all.
+        Of the interface's universe-scope addresses (primary first), the first whose prefix holds
+        the next hop, else the first. When it has none (the case for `lo`, whose 127.0.0.0/8 is
+        host scope, unless a global address was added to it) the first universe-scope address of
+        any interface in device order. So host -> ClusterIP -> a local endpoint (out `lo`) is
+        SNATed to the node address, never to 127.0.0.1. None when the node has no such address.
+        An address whose prefix is not known (`masks`) never matches the next hop.
         """
+        first: int | None = None
         for addr in self.addrs.get(iface or "", ()):
-            if addr >> 24 != 127 and addr not in self.scoped:
+            if addr >> 24 == 127 or addr in self.scoped:
+                continue
+            mask = self.masks.get(addr)
+            if nexthop is not None and mask is not None and (addr ^ nexthop) & mask == 0:
                 return addr
+            if first is None:
+                first = addr
+        if first is not None:
+            return first
         for addrs in self.addrs.values():  # device order: lo first (a global address there wins)
             for addr in addrs:
                 if addr >> 24 != 127 and addr not in self.scoped:

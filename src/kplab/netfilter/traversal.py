@@ -295,7 +295,7 @@ class HookWalker:
                 if decision is not None:
                     break
             if decision is not None and (decision.kind == "MASQUERADE" or decision.kind == "REDIRECT"):
-                decision = self._complete(decision, hook, skb)
+                decision = self._complete(decision, hook, pkt, skb)
                 if decision is None:
                     return False
             if not tracker.bind_nat(view, manip, decision, pkt, self.env.now_ns):
@@ -309,12 +309,15 @@ class HookWalker:
         tracker.apply_nat(view, manip, pkt)
         return True
 
-    def _complete(self, nat: Nat, hook: Hook, skb: Skb) -> Nat | None:
-        """MASQUERADE takes the address `NodeNet.masquerade_source` selects, REDIRECT the input
-        interface's (or loopback)."""
+    def _complete(self, nat: Nat, hook: Hook, pkt: Packet, skb: Skb) -> Nat | None:
+        """MASQUERADE takes the address `NodeNet.masquerade_source` selects for the route's next hop
+        (`rt_nexthop`: its gateway, else the destination), REDIRECT the input interface's (or
+        loopback)."""
         if nat.kind == "MASQUERADE":
             iface = skb.out_iface
-            addr = self.node.masquerade_source(iface)
+            route = self.node.route(pkt.dst)
+            nexthop = route.via if route is not None and route.via is not None else pkt.dst
+            addr = self.node.masquerade_source(iface, nexthop)
             if addr is None:
                 self._stop(DROP, hook, f"MASQUERADE: no address on {iface} nor on any other interface")
                 return None
