@@ -8,6 +8,10 @@
   out, refused, incomplete, or `running` when it made no progress for `--stall` seconds (the
   emulator's "stalled"). Results go to `--out` as JSON when every lane is done. `--keepalive S`
   makes an idle client speak again after S seconds (TCP keepalive), as a reading client would.
+  `--pause-at B` stops the client process (SIGSTOP to itself) once its first download has read B
+  bytes: the flow stands still there (its window closes) until the lab continues it (SIGCONT),
+  however long a loaded machine makes the lab take. Time the client did not run (stopped, or not
+  scheduled) is neither "no progress" nor reading time: a paused client is not a stalled one.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import errno
 import json
 import os
 import random
+import signal
 import socket
 import threading
 import time
@@ -26,6 +31,8 @@ from typing import Any
 CHUNK = 65536
 OUTCOMES = {errno.ECONNRESET: "reset", errno.EPIPE: "reset", errno.ETIMEDOUT: "timed out",
             errno.ECONNREFUSED: "refused"}  # fmt: skip
+# The read loop comes round at least every recv timeout (50 ms): a longer gap is time it did not run.
+GAP_S = 0.25
 
 
 def _write_json(path: str, data: object) -> None:
@@ -117,14 +124,17 @@ def _download(args: argparse.Namespace, index: int) -> dict[str, Any]:
 def _read(sock: socket.socket, args: argparse.Namespace, record: dict[str, Any], started: float) -> str:
     """Read the whole file at the application's rate; the outcome a socket application sees."""
     rate = args.read_rate / 8 if args.read_rate else 0.0
-    last_progress = time.monotonic()
+    last_progress = beat = time.monotonic()
+    origin, deadline = started, started + args.deadline
     sock.settimeout(0.05)
     while record["received"] < args.file_bytes:
         now = time.monotonic()
-        if now - last_progress > args.stall or now > started + args.deadline:
+        gap = now - beat if now - beat > GAP_S else 0.0  # stopped or not scheduled: does not count
+        last_progress, origin, deadline, beat = last_progress + gap, origin + gap, deadline + gap, now
+        if now - last_progress > args.stall or now > deadline:
             return "running"
-        if rate and record["received"] > rate * (now - started):
-            time.sleep(min(0.002, record["received"] / rate - (now - started)))
+        if rate and record["received"] > rate * (now - origin):
+            time.sleep(min(0.002, record["received"] / rate - (now - origin)))
             continue
         try:
             data = sock.recv(min(CHUNK, 16384) if rate else CHUNK)
@@ -134,6 +144,8 @@ def _read(sock: socket.socket, args: argparse.Namespace, record: dict[str, Any],
             return "incomplete"
         record["received"] += len(data)
         last_progress = time.monotonic()
+        if record["index"] == 0 and record["received"] - len(data) < args.pause_at <= record["received"]:
+            os.kill(os.getpid(), signal.SIGSTOP)  # until the lab's SIGCONT
     return "completed"
 
 
@@ -177,6 +189,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--read-rate", type=int, default=0)
     c.add_argument("--rcvbuf", type=int, default=0)
     c.add_argument("--keepalive", type=int, default=0, help="TCP keepalive idle/interval seconds (0: off)")
+    c.add_argument("--pause-at", type=int, default=0, help="stop (SIGSTOP) once the first download read this")
     c.add_argument("--spread", type=float, default=0.0)
     c.add_argument("--stall", type=float, default=3.0)
     c.add_argument("--deadline", type=float, default=60.0)

@@ -1,8 +1,11 @@
 """The causes of `kplab.repro.causes.CAUSES`, applied to a live download on the real kernel.
 
 Same ids, same segments, same moments as the emulator's:
+- every cause starts with the client application stopped at the trigger (its window closed, the
+  flow standing still), so how long the lab takes to act (a loaded machine) changes nothing;
 - crafted segments: sent from a raw socket in the server pod, sequence numbers computed from the
-  flow as sniffed in the server pod (`kplab.lab.sniff`), with the emulator's formulas;
+  flow as sniffed in the server pod (`kplab.lab.sniff`), with the emulator's formulas (the client
+  reads on after);
 - entry lost: `conntrack -D` of the live entry in the client node, as a ctnetlink message
   (never `-U`/`-I` on it: they mark it liberal). "Just before the next packet of X": packets
   are held in queues (a paused token bucket: nothing dropped) and released in the order
@@ -56,7 +59,9 @@ class LabStage:
     injector: Injector
     fillers: ctnetlink.FillState
     notes: list[str]
-    pause_client: Callable[[bool], None]  # True: stop the client application, False: resume it
+    # True: stop the client application, False: continue it. It is stopped when the cause starts
+    # (at the trigger, `kplab.lab.matrix.wait_trigger`): the flow stands still while the lab prepares.
+    pause_client: Callable[[bool], None]
     server_queue: Hold  # the fabric's port towards the client node
     server_sent: Callable[[], int]  # packets the server has sent so far (sniffed in its pod)
     client_queue: Hold  # the client pod's own egress
@@ -114,6 +119,23 @@ def _passed(node: Netns, comment: str) -> int:
     return 0
 
 
+def _state(st: LabStage) -> str:
+    """What the node and the flow looked like when a wait ran out (for the note)."""
+    v, node = st.view, st.client_node
+    raw = [ln for ln in node.run(["iptables-save", "-c", "-t", "raw"]).stdout.splitlines() if "kplab" in ln]
+    port = f"sport={v.client_port} "
+    entries = [ln for ln in node.run(["conntrack", "-L"], check=False).stdout.splitlines() if port in ln]
+    return (
+        f"raw: {raw}; entries: {entries}; client queue {st.client_queue.backlog()}p, "
+        f"server queue {st.server_queue.backlog()}p; server sent {st.server_sent()} packets; "
+        f"view at the trigger: received {v.received}, {v.packets} packets"
+    )
+
+
+def _note(st: LabStage, what: str) -> None:
+    st.notes.append(f"{what} ({_state(st)})")
+
+
 def _wait(node: Netns, done: Callable[[int], bool], comment: str) -> bool:
     end = time.monotonic() + HOLD_LIMIT_S
     while not done(_passed(node, comment)):
@@ -138,9 +160,10 @@ def _before_client(st: LabStage, action: Callable[[], None]) -> None:
     node = st.client_node
     held: list[Hold] = []
     try:
-        st.client_queue.hold(True)  # first: the download runs on while the lab prepares
+        st.client_queue.hold(True)
         held.append(st.client_queue)
         _add(node, _client_side(st), PASS_COMMENT)
+        st.pause_client(False)  # the client stopped at the trigger reads on: its ACKs queue
         _wait_backlog(st, st.client_queue, 1)
         st.server_queue.hold(True)
         held.append(st.server_queue)
@@ -149,7 +172,7 @@ def _before_client(st: LabStage, action: Callable[[], None]) -> None:
         st.client_queue.hold(False)
         held.remove(st.client_queue)
         if not _wait(node, lambda n: n > 0, PASS_COMMENT):
-            st.notes.append(f"no client packet passed within {HOLD_LIMIT_S} s")
+            _note(st, f"no client packet passed within {HOLD_LIMIT_S} s")
     finally:
         for q in held:
             q.hold(False)
@@ -170,25 +193,26 @@ def _before_server(st: LabStage, action: Callable[[], None]) -> None:
     paused = False
     try:
         sent = st.server_sent()
-        st.server_queue.hold(True)  # first: the download runs on while the lab prepares
+        st.server_queue.hold(True)
         held.append(st.server_queue)
         _add_rules(node, [(_client_side(st), QUIET_COMMENT), (_server_side(st), PASS_COMMENT)])
+        st.pause_client(False)  # the client stopped at the trigger reads on: its window opens
         _wait_sent(st, sent + BURST_PACKETS)  # a window update let a burst go, the client reads on
         st.pause_client(True)
         paused = True
         if not _wait(node, _quiet(), QUIET_COMMENT):
-            st.notes.append(f"the client never went quiet within {HOLD_LIMIT_S} s")
+            _note(st, f"the client never went quiet within {HOLD_LIMIT_S} s")
         st.client_queue.hold(True)
         held.append(st.client_queue)
         # A client packet already past its queue when the hold began reaches the node first.
         if not _wait(node, _quiet(), QUIET_COMMENT):
-            st.notes.append(f"the client's packets in flight did not settle within {HOLD_LIMIT_S} s")
+            _note(st, f"the client's packets in flight did not settle within {HOLD_LIMIT_S} s")
         action()
         node.run(["iptables", "-t", "raw", "-Z", "PREROUTING"])  # count from the action on
         st.server_queue.hold(False)
         held.remove(st.server_queue)
         if not _wait(node, lambda n: n > 0, PASS_COMMENT):
-            st.notes.append(f"no server packet passed within {HOLD_LIMIT_S} s")
+            _note(st, f"no server packet passed within {HOLD_LIMIT_S} s")
     finally:
         for q in held:
             q.hold(False)
@@ -203,7 +227,7 @@ def _wait_backlog(st: LabStage, queue: Hold, packets: int) -> None:
     end = time.monotonic() + HOLD_LIMIT_S
     while queue.backlog() < packets:
         if time.monotonic() > end:
-            st.notes.append(f"fewer than {packets} packets queued within {HOLD_LIMIT_S} s")
+            _note(st, f"fewer than {packets} packets queued within {HOLD_LIMIT_S} s")
             return
         time.sleep(0.002)
 
@@ -213,7 +237,7 @@ def _wait_sent(st: LabStage, packets: int) -> None:
     end = time.monotonic() + HOLD_LIMIT_S
     while st.server_sent() < packets:
         if time.monotonic() > end:
-            st.notes.append(f"the server sent no burst within {HOLD_LIMIT_S} s")
+            _note(st, f"the server sent no burst within {HOLD_LIMIT_S} s")
             return
         time.sleep(0.0002)
 

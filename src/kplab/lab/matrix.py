@@ -1,16 +1,17 @@
 """`kplab lab matrix`: the matrix's host-kernel column measured on the real kernel.
 
-One lab cluster from the matrix scenario (`builtin("matrix")`) serves every cell: per cell the
-nodes get the mitigation's rules (kube-proxy 1.14 or 1.15, loaded with `iptables-restore`; in
-nftables mode kube-proxy's tables with or without the operator's drop table, loaded with `nft`) and
-sysctls (`nf_conntrack_tcp_loose` of the cause, `nf_conntrack_tcp_be_liberal`), the client node's
-table is cleared of the previous cell's flows, a fresh file server starts, the client downloads
-once through the Service VIP, and when the client has received `TRIGGER_BYTES` the cause acts
-(`kplab.lab.causes`). The cell (`kplab.repro.matrix.Cell`) is measured from the kernel:
-invalid = the client node's `invalid` counter, escaped = packets reaching the client pod from the
-backend's own address, client_rst = the client pod's TcpOutRsts, server_reset = the file server
-saw ECONNRESET/EPIPE, ended = the download's outcome ("stalled": no progress for STALL_S seconds),
-table_full_drops = the client node's `drop` counter. Reasons are not logged in a child namespace.
+One lab cluster from the matrix scenario (`builtin("matrix")`) serves every cell: per cell the nodes
+get the mitigation's rules (kube-proxy 1.14 or 1.15, loaded with `iptables-restore`; in nftables
+mode kube-proxy's tables with or without the operator's drop table, loaded with `nft`) and sysctls
+(`nf_conntrack_tcp_loose` of the cause, `nf_conntrack_tcp_be_liberal`), the client node's table is
+cleared of the previous cell's flows, a fresh file server starts, the client downloads once through
+the Service VIP, and when the client has read `TRIGGER_BYTES` it stops itself (so the flow stands
+still however slow the machine) and the cause acts (`kplab.lab.causes`). The cell
+(`kplab.repro.matrix.Cell`) is measured from the kernel: invalid = the client node's `invalid`
+counter, escaped = packets reaching the client pod from the backend's own address, client_rst = the
+client pod's TcpOutRsts, server_reset = the file server saw ECONNRESET/EPIPE, ended = the download's
+outcome ("stalled": no progress for STALL_S seconds), table_full_drops = the client node's `drop`
+counter. Reasons are not logged in a child namespace.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import contextlib
 import os
 import re
 import signal
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -49,7 +51,8 @@ STALL_S = 2.5
 # update only when the window at least doubles), so a dead server would go unnoticed.
 KEEPALIVE_S = 1
 SPARE_SLOTS = 256
-TRIGGER_WAIT_S = 10.0
+TRIGGER_WAIT_S = 30.0  # a bound: the wait returns as soon as the client has stopped at the trigger
+QUIET_S = 0.1
 CLIENT, SERVER = "client-1", "server-1"
 
 
@@ -115,13 +118,30 @@ def snapshot(b: Bench, client_node: str) -> dict[str, Any]:
     }
 
 
-def wait_trigger(b: Bench) -> FlowView | None:
+def stopped(pid: int) -> bool:
+    """The process is stopped (SIGSTOP): its state in /proc is T."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] == "T"
+
+
+def wait_trigger(b: Bench, client: subprocess.Popen[bytes]) -> FlowView | None:
+    """The flow once the client has read TRIGGER_BYTES: the client stops itself there (`--pause-at`),
+    so the flow stands still however long the lab takes to act (a loaded machine let a live flow
+    finish first). The view is taken once the sniffer has seen every packet and none came for
+    QUIET_S (the client's window has closed)."""
     end = time.monotonic() + TRIGGER_WAIT_S
-    while time.monotonic() < end:
-        view = b.sniffer.current()
-        if view is not None and view.received >= TRIGGER_BYTES:
+    last: FlowView | None = None
+    since = time.monotonic()
+    while time.monotonic() < end and client.poll() is None:
+        view = b.sniffer.current() if stopped(client.pid) and b.sniffer.idle() else None
+        if view != last:
+            last, since = view, time.monotonic()
+        elif view is not None and view.received >= TRIGGER_BYTES and time.monotonic() - since > QUIET_S:
             return view
-        time.sleep(0.001)
+        time.sleep(0.002)
     return None
 
 
@@ -174,8 +194,8 @@ def run_cell(b: Bench, cause: Cause, mitigation: str) -> Cell:
         work.start_servers()
         b.sniffer.reset()
         before = snapshot(b, client_node)
-        work.start_clients(s.duration_ns / 1e9)
-        view = wait_trigger(b)
+        work.start_clients(s.duration_ns / 1e9, pause_at=TRIGGER_BYTES)
+        view = wait_trigger(b, work.clients[0][1])
         if view is None:
             notes.append("the download never reached the trigger: cause not applied")
         else:
@@ -184,7 +204,8 @@ def run_cell(b: Bench, cause: Cause, mitigation: str) -> Cell:
             at = LabStage(view, ip(svc.cluster_ip), svc.port, b.cluster.nodes[client_node], b.injector,
                           b.fillers, notes, pauser(work.clients[0][1].pid), server_q,
                           lambda: b.sniffer.server_packets, client_q)  # fmt: skip
-            LAB_CAUSES[cause.id](at)
+            LAB_CAUSES[cause.id](at)  # on the stopped client's flow (some causes continue it earlier)
+        pauser(work.clients[0][1].pid)(False)
         records = work.wait_clients(s.duration_ns / 1e9 + STALL_S + 5)
         after = snapshot(b, client_node)
         servers = work.server_stats()

@@ -9,8 +9,11 @@ server's direction), the largest windows, the window scales. `Injector` sends cr
 
 from __future__ import annotations
 
+import fcntl
+import select
 import socket
 import struct
+import termios
 import threading
 from dataclasses import dataclass, replace
 
@@ -57,7 +60,6 @@ class FlowSniffer:
         with inside(ns):
             self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
         self.sock.bind((ifname, ETH_P_ALL))
-        self.sock.settimeout(0.1)
         self.port = server_port
         self.lock = threading.Lock()
         self.view: FlowView | None = None
@@ -83,17 +85,27 @@ class FlowSniffer:
         with self.lock:
             return self.view
 
+    def idle(self) -> bool:
+        """True when every packet the socket has caught so far is in the view (none waits to be read:
+        a packet is taken and seen under the lock this reads under)."""
+        with self.lock:
+            waiting: int = struct.unpack("i", fcntl.ioctl(self.sock, termios.FIONREAD, b"\0" * 4))[0]
+        return waiting == 0
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                data = self.sock.recv(65535)
-            except TimeoutError:
+                ready, _, _ = select.select([self.sock], [], [], 0.1)
+                if not ready:
+                    continue
+                with self.lock:
+                    data = self.sock.recv(65535, socket.MSG_DONTWAIT)
+                    if len(data) >= 40 and data[9] == TCP:
+                        self._see(codec.decode(data))
+            except BlockingIOError:
                 continue
             except OSError:
                 return
-            if len(data) >= 40 and data[9] == TCP:
-                with self.lock:
-                    self._see(codec.decode(data))
 
     def _see(self, p: Packet) -> None:
         to_server = p.dport == self.port

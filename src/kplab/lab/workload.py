@@ -67,7 +67,9 @@ class Workload:
                 k += 1
         return lanes
 
-    def start_clients(self, deadline_s: float) -> None:
+    def start_clients(self, deadline_s: float, pause_at: int = 0) -> None:
+        """The download clients; with `pause_at`, each stops itself once its first download has read
+        that many bytes, until continued (`kplab.lab.apps`)."""
         s = self.cluster.scenario
         w = s.workload
         for i, (pod, target, parallel) in enumerate(self.lanes()):
@@ -77,7 +79,7 @@ class Workload:
                     "--downloads", str(w.downloads), "--read-rate", str(w.read_rate_bps),
                     "--rcvbuf", str(s.tcp_rcvbuf_bytes), "--spread", str(w.start_spread_ns / 1e9),
                     "--stall", str(self.stall_s), "--deadline", str(deadline_s),
-                    "--keepalive", str(self.keepalive_s),
+                    "--keepalive", str(self.keepalive_s), "--pause-at", str(pause_at),
                     "--seed", str(s.seed * 1000 + i), "--out", str(out)]  # fmt: skip
             proc = self.cluster.pods[pod].popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             self.clients.append((pod, proc, out))
