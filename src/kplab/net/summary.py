@@ -76,7 +76,7 @@ def summary(c: EmulatedCluster) -> dict[str, Any]:
     return {
         "scenario": c.scenario.name,
         "seed": c.scenario.seed,
-        "sim_seconds": c.sched.now_ns / 1e9,
+        "sim_seconds": int(c.sched.now_ns) / 1e9,
         "packets": b.sent + b.duplicated,
         "outcomes": outcomes(rows),
         "connections": rows,
