@@ -6,9 +6,11 @@ as the kernel rewrites the skb. Take `copy()` before keeping a packet (captures,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from enum import IntFlag
 from typing import Final
+
+from mypy_extensions import i64
 
 from kplab.packet.addr import fmt_ipport
 
@@ -64,39 +66,114 @@ def flags_to_str(flags: int) -> str:
     return "".join(letter for letter, flag in _FLAG_LETTERS if flags & flag) or "-"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Packet:
     """One IPv4 packet. Ports are 0 for ICMP; TCP fields are 0 for other protocols.
 
     `length` is the L4 payload length in bytes; the payload itself is not carried (kplab
     models sequence space, not content), except `data` when a test or the lab needs bytes.
     For ICMP errors, `inner` is the quoted packet (the kernel matches it to its flow).
+
+    The TCP header's numbers (flags, sequence and acknowledgment numbers, window, length, ttl) are
+    fixed-width `i64` (compiled, stored and computed unboxed); they are the wire's values, so sums
+    and masks stay far from 64 bits. Addresses, ports and the protocol stay `int`: conntrack shifts
+    them together into one 104-bit tuple key, which an `i64` would silently wrap in the compiled
+    build. `__init__` is written out (not the dataclass's, which runs interpreted) so that the
+    compiled build constructs a packet natively.
     """
 
     src: int
     dst: int
-    proto: int = TCP
-    sport: int = 0
-    dport: int = 0
-    flags: int = 0
-    seq: int = 0
-    ack: int = 0
-    win: int = 0
-    length: int = 0
-    mss: int | None = None
-    wscale: int | None = None
-    sackok: bool = False
-    sack: tuple[tuple[int, int], ...] = ()
-    icmp_type: int = 0
-    icmp_code: int = 0
-    inner: Packet | None = None
-    ttl: int = 64
-    uid: int = 0
-    notes: list[str] = field(default_factory=list)
-    data: bytes = b""
+    proto: int
+    sport: int
+    dport: int
+    flags: i64
+    seq: i64
+    ack: i64
+    win: i64
+    length: i64
+    mss: int | None
+    wscale: int | None
+    sackok: bool
+    sack: tuple[tuple[int, int], ...]
+    icmp_type: i64
+    icmp_code: i64
+    inner: Packet | None
+    ttl: i64
+    uid: i64
+    notes: list[str]
+    data: bytes
+
+    def __init__(
+        self,
+        src: int,
+        dst: int,
+        proto: int = TCP,
+        sport: int = 0,
+        dport: int = 0,
+        flags: i64 = 0,
+        seq: i64 = 0,
+        ack: i64 = 0,
+        win: i64 = 0,
+        length: i64 = 0,
+        mss: int | None = None,
+        wscale: int | None = None,
+        sackok: bool = False,
+        sack: tuple[tuple[int, int], ...] = (),
+        icmp_type: i64 = 0,
+        icmp_code: i64 = 0,
+        inner: Packet | None = None,
+        ttl: i64 = 64,
+        uid: i64 = 0,
+        notes: list[str] | None = None,
+        data: bytes = b"",
+    ) -> None:
+        self.src = src
+        self.dst = dst
+        self.proto = proto
+        self.sport = sport
+        self.dport = dport
+        self.flags = flags
+        self.seq = seq
+        self.ack = ack
+        self.win = win
+        self.length = length
+        self.mss = mss
+        self.wscale = wscale
+        self.sackok = sackok
+        self.sack = sack
+        self.icmp_type = icmp_type
+        self.icmp_code = icmp_code
+        self.inner = inner
+        self.ttl = ttl
+        self.uid = uid
+        self.notes = [] if notes is None else notes
+        self.data = data
 
     def copy(self) -> Packet:
-        return replace(self, notes=list(self.notes))
+        return Packet(
+            self.src,
+            self.dst,
+            self.proto,
+            self.sport,
+            self.dport,
+            self.flags,
+            self.seq,
+            self.ack,
+            self.win,
+            self.length,
+            self.mss,
+            self.wscale,
+            self.sackok,
+            self.sack,
+            self.icmp_type,
+            self.icmp_code,
+            self.inner,
+            self.ttl,
+            self.uid,
+            list(self.notes),
+            self.data,
+        )
 
     @property
     def seg_len(self) -> int:
