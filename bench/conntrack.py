@@ -17,17 +17,25 @@ BIG = 1_000_000
 
 
 def _flow(ct: Conntrack, i: int, now: int) -> tuple[Packet, Packet]:
-    """Handshake flow i through the tracker; returns (client data packet, server ACK) templates."""
+    """Handshake flow i through the tracker; returns (client data packet, server ACK) templates.
+
+    Like a real table's, every flow has its own initial sequence numbers (so no two entries share
+    a sequence-number object), windows and expiry time (`now`).
+    """
     src, dst, sport = 0x0A000000 + i // 60000, 0x0A010002, 1024 + i % 60000
-    syn = Packet(src, dst, TCP, sport, 80, 0x02, 1000, 0, 64240, 0, wscale=7, sackok=True)
+    isn = (i * 2654435761 + 12345) & 0xFFFFFFFF
+    risn = (i * 40503 * 65537 + 777) & 0xFFFFFFFF
+    cwin, swin = 64240 - i % 1000, 65160 - i % 997
+    syn = Packet(src, dst, TCP, sport, 80, 0x02, isn, 0, cwin, 0, wscale=7, sackok=True)
     res = ct.lookup(syn, "PREROUTING", now)
     ct.confirm(res, now)
-    synack = Packet(dst, src, TCP, 80, sport, 0x12, 5000, 1001, 65160, 0, wscale=7, sackok=True)
-    ct.lookup(synack, "PREROUTING", now)
-    ack = Packet(src, dst, TCP, sport, 80, 0x10, 1001, 5001, 502)
-    ct.lookup(ack, "PREROUTING", now)
-    data = Packet(src, dst, TCP, sport, 80, 0x18, 1001, 5001, 502, 100)
-    reply = Packet(dst, src, TCP, 80, sport, 0x10, 5001, 1101, 509)
+    c1, s1 = (isn + 1) & 0xFFFFFFFF, (risn + 1) & 0xFFFFFFFF
+    synack = Packet(dst, src, TCP, 80, sport, 0x12, risn, c1, swin, 0, wscale=7, sackok=True)
+    ct.lookup(synack, "PREROUTING", now + 1000)
+    ack = Packet(src, dst, TCP, sport, 80, 0x10, c1, s1, 502)
+    ct.lookup(ack, "PREROUTING", now + 2000)
+    data = Packet(src, dst, TCP, sport, 80, 0x18, c1, s1, 502, 100)
+    reply = Packet(dst, src, TCP, 80, sport, 0x10, s1, (c1 + 100) & 0xFFFFFFFF, 509)
     return data, reply
 
 
@@ -64,7 +72,9 @@ def bytes_per_entry(n: int) -> float:
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
     for i in range(n):
-        _flow(ct, i, S)
+        data, reply = _flow(ct, i, S + i * 1000)
+        ct.lookup(data, "PREROUTING", S + i * 1000 + 3000)  # one data segment and its ACK
+        ct.lookup(reply, "PREROUTING", S + i * 1000 + 4000)
     used = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
     assert len(ct) == n

@@ -51,5 +51,5 @@ def test_fast_path_changes_nothing(
         for step in steps:
             out.extend(replay([step], node, ISN_ORIG, ISN_REPLY)[:1])
             node.now_ns += advance * 1_000_000_000
-        runs.append((out, [(e.status, e.timeout_ns, e.tcp) for e in node.ct.entries()]))
+        runs.append((out, [(e.status, e.timeout_ns, e.tcp_fields()) for e in node.ct.entries()]))
     assert runs[0] == runs[1]

@@ -44,14 +44,12 @@ class Stage:
     @property
     def server_side(self) -> tuple[int, int]:
         """(td_end, td_maxend) of the server's direction, as the client node's conntrack has them."""
-        assert self.entry.tcp is not None
-        side = self.entry.tcp.reply
+        side = self.entry.side(1)
         return side.td_end, side.td_maxend
 
     @property
     def client_maxwin(self) -> int:
-        assert self.entry.tcp is not None
-        return self.entry.tcp.orig.td_maxwin
+        return self.entry.side(0).td_maxwin
 
     def send_from_server(self, seq: int, ack: int, length: int, flags: int = ACK | PSH) -> None:
         s = self.server
@@ -87,8 +85,7 @@ def ack_unseen(st: Stage) -> None:
 
 def delayed_ack(st: Stage) -> None:
     """An ACK far older than any the client still expects (ACK under the lower bound)."""
-    assert st.entry.tcp is not None
-    maxackwindow = max(st.entry.tcp.reply.td_maxwin, 66_000)
+    maxackwindow = max(st.entry.side(1).td_maxwin, 66_000)
     st.send_from_server(st.server.snd_nxt, st.server.rcv_nxt - maxackwindow - 1000, 0, ACK)
 
 
@@ -196,6 +193,6 @@ def _stage(cluster: EmulatedCluster) -> Stage | None:
     client, server = clients[0], servers[0]
     node = cluster.nodes[client_pod.node]
     entry = node.ct.find(FiveTuple(client.laddr, client.raddr, TCP, client.lport, client.rport))
-    if entry is None or entry.tcp is None:
+    if entry is None or entry.proto != TCP:
         return None
     return Stage(cluster, client, server, entry)

@@ -35,7 +35,7 @@ Also: `ct.delete(FiveTuple)` (conntrack -D), `ct.flush()`, `ct.gc(now_ns)` (expi
 Kernel profiles: `get_profile("5.4" | "6.1" | "host", host_release=uname_r)`.
 """
 
-from kplab.netfilter.conntrack.entry import Entry, TcpInfo, TcpSide
+from kplab.netfilter.conntrack.entry import Entry, TcpSide
 from kplab.netfilter.conntrack.listing import entry_line, listing, stats_line
 from kplab.netfilter.conntrack.profiles import (
     KERNEL_PROFILES,
@@ -61,7 +61,6 @@ __all__ = [
     "Entry",
     "Profile",
     "Sysctls",
-    "TcpInfo",
     "TcpSide",
     "TcpState",
     "entry_line",

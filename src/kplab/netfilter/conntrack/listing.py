@@ -7,7 +7,7 @@ from kplab.netfilter.conntrack.profiles import S
 from kplab.netfilter.conntrack.table import CtStats
 from kplab.netfilter.conntrack.tcp_table import TcpState
 from kplab.netfilter.ctview import FiveTuple
-from kplab.packet import ICMP, PROTO_NAMES, fmt_ip
+from kplab.packet import ICMP, PROTO_NAMES, TCP, fmt_ip
 
 
 def _tuple_text(t: FiveTuple) -> str:
@@ -24,8 +24,8 @@ def entry_line(entry: Entry, now_ns: int, extended: bool = False) -> str:
     name = PROTO_NAMES.get(entry.proto, "unknown")
     left = max(0, (entry.timeout_ns - now_ns) // S)
     parts = [f"{name:<8} {entry.proto} {left}"]
-    if entry.tcp is not None:
-        parts.append(TcpState(entry.tcp.state).name)
+    if entry.proto == TCP:
+        parts.append(TcpState(entry.state).name)
     acct = entry.acct
     parts.append(_tuple_text(entry.orig))
     if acct is not None:

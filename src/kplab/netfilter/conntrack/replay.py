@@ -223,7 +223,7 @@ def _entry_report(node: Node) -> dict[str, Any]:
     if entry is None:
         return {"state": None, "timeout_s": None, "assured": False}
     return {
-        "state": TcpState(entry.tcp.state).name if entry.tcp is not None else None,
+        "state": TcpState(entry.state).name if entry.proto == TCP else None,
         "timeout_s": max(0, (entry.timeout_ns - node.now_ns) // S),
         "assured": entry.assured,
     }

@@ -158,7 +158,7 @@ class Conntrack:
                 return self._icmp_error(pkt, now_ns)
             key = icmp_key(pkt)
         else:  # entry.pack, inlined: this is the per-packet path
-            key = (((((pkt.src << 32) | pkt.dst) << 16 | pkt.sport) << 16 | pkt.dport) << 8) | proto
+            key = (((pkt.src << 32) | pkt.dst) << 40) | (pkt.sport << 24 | pkt.dport << 8 | proto)
         for _ in range(2):  # a reopen (-NF_REPEAT) looks the packet up once more
             entry = self._table.get(key)
             if entry is not None and entry.timeout_ns <= now_ns:
@@ -167,14 +167,12 @@ class Conntrack:
             if entry is None:
                 return self._new(pkt, key, hook, now_ns)
             direction = 0 if key == entry.orig_key else 1
-            ti = entry.tcp
             if (
                 self.fast_path
-                and ti is not None
+                and entry.proto == TCP
                 and entry.status & _SEEN_AND_ASSURED == _SEEN_AND_ASSURED
                 and established_ack(
                     entry,
-                    ti,
                     direction,
                     pkt,
                     self.timeouts,
@@ -206,15 +204,14 @@ class Conntrack:
     def _track(self, entry: Entry, direction: int, pkt: Packet, now_ns: int) -> CtResult | None:
         """Run the protocol tracker on an existing entry; None means: reopen, look up again."""
         ctstate = self._ctinfo(entry, direction)
-        ti = entry.tcp
-        if ti is not None:
+        if entry.proto == TCP:
             reason = tcp_error(pkt)
             if reason is not None:
                 self.stats.invalid += 1
                 return CtResult(INVALID, reason=reason)
             status = entry.status
             action, reason = tcp_packet(
-                entry, ti, direction, pkt, self.profile, self.sysctls, self.timeouts, now_ns
+                entry, direction, pkt, self.profile, self.sysctls, self.timeouts, now_ns
             )
             if action == ACCEPT:
                 if (entry.status ^ status) & IPS_ASSURED:
@@ -252,11 +249,9 @@ class Conntrack:
         entry = Entry(orig_key=key, reply_key=invert_key(key), proto=proto)
         if proto == TCP:
             reason = tcp_error(pkt)
-            ti = tcp_new(pkt, self.sysctls) if reason is None else None
-            if ti is None:
+            if reason is not None or not tcp_new(entry, pkt, self.sysctls):
                 self.stats.invalid += 1
                 return CtResult(INVALID, reason=reason or "invalid new: no connection to pick up")
-            entry.tcp = ti
         elif proto == ICMP:
             if pkt.icmp_type not in ECHO_REPLY_OF:
                 self.stats.invalid += 1

@@ -1,9 +1,9 @@
 """`tcp_in_window`: the four sequence/ACK bounds, window scaling, SACK and the td_* updates.
 
-Per direction conntrack keeps (`TcpSide`): `td_end` (highest seq+len sent), `td_maxend` (the
-right edge the peer advertised: the furthest this side may send), `td_maxwin` (largest window
-this side advertised, plus SACK slack and overshoots) and `td_maxack` (highest ACK sent).
-A segment from `sender` to `receiver` must satisfy, modulo 2**32:
+Per direction conntrack keeps (`seen[d]`, the entry's `td_*` fields): `td_end` (highest seq+len
+sent), `td_maxend` (the right edge the peer advertised: the furthest this side may send),
+`td_maxwin` (largest window this side advertised, plus SACK slack and overshoots) and
+`td_maxack` (highest ACK sent). A segment from `sender` to `receiver` must satisfy, modulo 2**32:
 
     I    seq  <= sender.td_maxend                        (not beyond the receiver's window)
     II   end  >= sender.td_end - receiver.td_maxwin      (not older than one window)
@@ -19,14 +19,15 @@ from __future__ import annotations
 
 from typing import Final
 
+from mypy_extensions import i64
+
 from kplab.netfilter.conntrack.entry import (
     BE_LIBERAL,
     DATA_UNACKNOWLEDGED,
     MAXACK_SET,
     SACK_PERM,
     WINDOW_SCALE,
-    TcpInfo,
-    TcpSide,
+    Entry,
 )
 from kplab.netfilter.conntrack.profiles import Profile
 from kplab.netfilter.conntrack.tcp_table import ACK, FIN, RST, SYN, Index, TcpState
@@ -43,35 +44,42 @@ def has_options(pkt: Packet) -> bool:
     return pkt.mss is not None or pkt.wscale is not None or pkt.sackok or bool(pkt.sack)
 
 
-def tcp_options(pkt: Packet, side: TcpSide, keep_liberal: bool) -> None:
-    """`tcp_options`: window scale (capped at 14) and SACK-permitted from a SYN's options.
+def option_flags(pkt: Packet) -> int:
+    """The WINDOW_SCALE and SACK_PERM flags a SYN's options set."""
+    return (WINDOW_SCALE if pkt.wscale is not None else 0) | (SACK_PERM if pkt.sackok else 0)
+
+
+def option_wscale(pkt: Packet) -> int:
+    """The window scale a SYN announces, capped at 14 (0: none)."""
+    return min(pkt.wscale, MAX_WSCALE) if pkt.wscale is not None else 0
+
+
+def tcp_options(pkt: Packet, ct: Entry, d: int, keep_liberal: bool) -> None:
+    """`tcp_options`: seen[d]'s window scale (capped at 14) and SACK-permitted from a SYN's options.
 
     Runs only when the header carries options at all (the kernel returns early otherwise).
     """
     if not has_options(pkt):
         return
-    side.td_scale = 0
-    side.flags &= BE_LIBERAL if keep_liberal else 0
-    if pkt.sackok:
-        side.flags |= SACK_PERM
-    if pkt.wscale is not None:
-        side.td_scale = min(pkt.wscale, MAX_WSCALE)
-        side.flags |= WINDOW_SCALE
+    ct.set_td_scale(d, option_wscale(pkt))
+    kept = ct.td_flags(d) & BE_LIBERAL if keep_liberal else 0
+    ct.set_td_flags(d, kept | option_flags(pkt))
 
 
-def init_sender(
-    sender: TcpSide, receiver: TcpSide, pkt: Packet, end: int, direction: int, profile: Profile
-) -> None:
-    """`tcp_init_sender`: a SYN/ACK, or a SYN from the reply side, (re)starts this direction."""
-    sender.td_end = sender.td_maxend = end
-    sender.td_maxwin = pkt.win or 1
-    tcp_options(pkt, sender, profile.keep_liberal_on_reinit)
-    both_scale = sender.flags & WINDOW_SCALE and receiver.flags & WINDOW_SCALE
-    if not both_scale and (direction == 1 or not profile.reinit_any_direction):
-        sender.td_scale = receiver.td_scale = 0
+def init_sender(ct: Entry, s: int, pkt: Packet, end: i64, profile: Profile) -> None:
+    """`tcp_init_sender`: a SYN/ACK, or a SYN from the reply side, (re)starts direction `s`."""
+    r = 1 - s
+    ct.set_td_end(s, end)
+    ct.set_td_maxend(s, end)
+    ct.set_td_maxwin(s, pkt.win or 1)
+    tcp_options(pkt, ct, s, profile.keep_liberal_on_reinit)
+    both_scale = ct.td_flags(s) & WINDOW_SCALE and ct.td_flags(r) & WINDOW_SCALE
+    if not both_scale and (s == 1 or not profile.reinit_any_direction):
+        ct.set_td_scale(s, 0)
+        ct.set_td_scale(r, 0)
 
 
-def _highest_sack(pkt: Packet, sack: int) -> int:
+def _highest_sack(pkt: Packet, sack: i64) -> i64:
     """`tcp_sack`: the highest right edge among the SACK blocks, if after the ACK."""
     for _left, right in pkt.sack:
         if ((sack - right) & M) >= HALF:
@@ -79,117 +87,130 @@ def _highest_sack(pkt: Packet, sack: int) -> int:
     return sack
 
 
-def _may_reinit(ti: TcpInfo, direction: int, flags: int, profile: Profile) -> bool:
+def _may_reinit(ct: Entry, direction: int, flags: int, profile: Profile) -> bool:
     if profile.reinit_any_direction:
-        return bool(flags & SYN) and ti.state in (TcpState.SYN_SENT, TcpState.SYN_RECV)
-    return (ti.state == TcpState.SYN_SENT and direction == 0) or (
-        ti.state == TcpState.SYN_RECV and direction == 1
+        return bool(flags & SYN) and ct.state in (TcpState.SYN_SENT, TcpState.SYN_RECV)
+    return (ct.state == TcpState.SYN_SENT and direction == 0) or (
+        ct.state == TcpState.SYN_RECV and direction == 1
     )
 
 
-def _start_sender(
-    ti: TcpInfo, sender: TcpSide, receiver: TcpSide, pkt: Packet, end: int, sack: int, direction: int
-) -> None:
+def _start_sender(ct: Entry, s: int, pkt: Packet, end: i64, sack: i64) -> None:
     """First segment seen from this side of a picked-up connection: trust its numbers."""
-    sender.td_end = end
-    swin = (pkt.win << sender.td_scale) & M
-    sender.td_maxwin = swin or 1
-    sender.td_maxend = (end + sender.td_maxwin) & M
-    if receiver.td_maxwin == 0:
-        receiver.td_end = receiver.td_maxend = sack
-    elif sack == (receiver.td_end + 1) & M:
-        receiver.td_end = sack
+    r = 1 - s
+    ct.set_td_end(s, end)
+    swin = (pkt.win << ct.td_scale(s)) & M
+    ct.set_td_maxwin(s, swin or 1)
+    ct.set_td_maxend(s, (end + ct.td_maxwin(s)) & M)
+    if ct.td_maxwin(r) == 0:
+        ct.set_td_end(r, sack)
+        ct.set_td_maxend(r, sack)
+    elif sack == (ct.td_end(r) + 1) & M:
+        ct.set_td_end(r, sack)
 
 
 def tcp_in_window(
-    ti: TcpInfo, direction: int, index: int, pkt: Packet, profile: Profile, be_liberal: bool
+    ct: Entry, direction: int, index: int, pkt: Packet, profile: Profile, be_liberal: bool
 ) -> tuple[int, str | None]:
-    """`tcp_in_window`: ACCEPT / IGNORE / INVALID and the kernel's reason text."""
-    sender = ti.reply if direction else ti.orig
-    receiver = ti.orig if direction else ti.reply
+    """`tcp_in_window`: ACCEPT / IGNORE / INVALID and the kernel's reason text.
+
+    `s` is the sender's direction (`seen[s]`), `r` the receiver's.
+    """
+    s = direction
+    r = 1 - s
     flags = pkt.flags
-    seq = pkt.seq & M
-    ack = sack = pkt.ack & M
-    end = (seq + pkt.length + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)) & M
-    if receiver.flags & SACK_PERM and pkt.sack:
+    seq: i64 = pkt.seq & M
+    ack: i64 = pkt.ack & M
+    sack = ack
+    end: i64 = (seq + pkt.length + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)) & M
+    if ct.td_flags(r) & SACK_PERM and pkt.sack:
         sack = _highest_sack(pkt, sack)
 
-    if sender.td_maxwin == 0:
+    if ct.td_maxwin(s) == 0:
         if flags & SYN:
-            init_sender(sender, receiver, pkt, end, direction, profile)
+            init_sender(ct, s, pkt, end, profile)
             if not flags & ACK:
                 return ACCEPT, None  # simultaneous open
         else:
-            _start_sender(ti, sender, receiver, pkt, end, sack, direction)
+            _start_sender(ct, s, pkt, end, sack)
     elif (
-        ((end - sender.td_end) & M)
-        and ((sender.td_end - end) & M) >= HALF
-        and _may_reinit(ti, direction, flags, profile)
+        ((end - ct.td_end(s)) & M)
+        and ((ct.td_end(s) - end) & M) >= HALF
+        and _may_reinit(ct, direction, flags, profile)
     ):
         if profile.reinit_any_direction:
-            init_sender(sender, receiver, pkt, end, direction, profile)
+            init_sender(ct, s, pkt, end, profile)
             if direction == 1 and not flags & ACK:
                 return ACCEPT, None
         else:
-            sender.td_end = sender.td_maxend = end
-            sender.td_maxwin = pkt.win or 1
-            tcp_options(pkt, sender, False)
+            ct.set_td_end(s, end)
+            ct.set_td_maxend(s, end)
+            ct.set_td_maxwin(s, pkt.win or 1)
+            tcp_options(pkt, ct, s, False)
 
     if not flags & ACK or (flags & RST and ack == 0):
-        ack = sack = receiver.td_end
-    if flags & RST and seq == 0 and ti.state == TcpState.SYN_SENT:
-        seq = end = sender.td_end
+        ack = sack = ct.td_end(r)
+    if flags & RST and seq == 0 and ct.state == TcpState.SYN_SENT:
+        seq = end = ct.td_end(s)
 
-    liberal = be_liberal or bool(sender.flags & BE_LIBERAL)
+    liberal = be_liberal or bool(ct.td_flags(s) & BE_LIBERAL)
     if profile.window_ignore:
-        verdict = _check_6(sender, receiver, seq, end, sack, liberal)
+        verdict = _check_6(ct, s, seq, end, sack, liberal)
     else:
-        verdict = _check_5(sender, receiver, seq, end, sack, liberal)
+        verdict = _check_5(ct, s, seq, end, sack, liberal)
     if verdict is not None:
         return verdict
-    _update(ti, sender, receiver, direction, index, pkt, seq, ack, sack, end)
+    _update(ct, s, index, pkt, seq, ack, sack, end)
     return ACCEPT, None
 
 
-def _maxackwindow(sender: TcpSide) -> int:
-    return sender.td_maxwin if sender.td_maxwin > MAXACKWINCONST else MAXACKWINCONST
+def maxackwindow(ct: Entry, s: int) -> i64:
+    """MAXACKWINDOW(sender): the sender's largest window, at least 66000."""
+    maxwin = ct.td_maxwin(s)
+    return maxwin if maxwin > MAXACKWINCONST else MAXACKWINCONST
 
 
 def _check_6(
-    sender: TcpSide, receiver: TcpSide, seq: int, end: int, sack: int, liberal: bool
+    ct: Entry, s: int, seq: i64, end: i64, sack: i64, liberal: bool
 ) -> tuple[int, str | None] | None:
     """The ≥6.1 order: I (with the overshoot workaround), III, II, IV."""
-    if ((seq - sender.td_maxend - 1) & M) < HALF:  # not before(seq, td_maxend + 1)
-        overshot = (end - sender.td_maxend + 1) & M
-        ack_ok = ((receiver.td_end - _maxackwindow(sender) - 1 - sack) & M) >= HALF
-        in_recv_win = receiver.td_maxwin and ((sender.td_end - receiver.td_maxwin - 1 - end) & M) >= HALF
-        sack_ok = ((sack - receiver.td_end - 1) & M) >= HALF
-        if in_recv_win and ack_ok and overshot <= receiver.td_maxwin and sack_ok:
-            sender.td_end = end
-            sender.flags |= DATA_UNACKNOWLEDGED
+    r = 1 - s
+    s_end, s_maxend = ct.td_end(s), ct.td_maxend(s)
+    r_end, r_maxwin = ct.td_end(r), ct.td_maxwin(r)
+    if ((seq - s_maxend - 1) & M) < HALF:  # not before(seq, td_maxend + 1)
+        overshot = (end - s_maxend + 1) & M
+        ack_ok = ((r_end - maxackwindow(ct, s) - 1 - sack) & M) >= HALF
+        in_recv_win = r_maxwin and ((s_end - r_maxwin - 1 - end) & M) >= HALF
+        sack_ok = ((sack - r_end - 1) & M) >= HALF
+        if in_recv_win and ack_ok and overshot <= r_maxwin and sack_ok:
+            ct.set_td_end(s, end)
+            ct.add_td_flags(s, DATA_UNACKNOWLEDGED)
             return (ACCEPT, None) if liberal else (IGNORE, f"{overshot} bytes more than expected")
-        bound = (sender.td_maxend + 1) & M
+        bound = (s_maxend + 1) & M
         return _fail(liberal, INVALID, f"SEQ is over upper bound {bound} (over the window of the receiver)")
-    if ((sack - receiver.td_end - 1) & M) < HALF:
-        bound = (receiver.td_end + 1) & M
+    if ((sack - r_end - 1) & M) < HALF:
+        bound = (r_end + 1) & M
         return _fail(liberal, INVALID, f"ACK is over upper bound {bound} (ACKed data not seen yet)")
-    low = (sender.td_end - receiver.td_maxwin - 1) & M
-    if receiver.td_maxwin and ((low - end) & M) < HALF:
+    low = (s_end - r_maxwin - 1) & M
+    if r_maxwin and ((low - end) & M) < HALF:
         return _fail(liberal, IGNORE, f"SEQ is under lower bound {low} (already ACKed data retransmitted)")
-    low = (receiver.td_end - _maxackwindow(sender) - 1) & M
+    low = (r_end - maxackwindow(ct, s) - 1) & M
     if ((low - sack) & M) < HALF:
         return _fail(liberal, IGNORE, f"ignored ACK under lower bound {low} (possible overly delayed)")
     return None
 
 
 def _check_5(
-    sender: TcpSide, receiver: TcpSide, seq: int, end: int, sack: int, liberal: bool
+    ct: Entry, s: int, seq: i64, end: i64, sack: i64, liberal: bool
 ) -> tuple[int, str | None] | None:
     """The ≤6.0 check: all four bounds at once; the reason names the first failing in I, II, III, IV."""
-    seq_ok = ((seq - sender.td_maxend - 1) & M) >= HALF
-    in_recv_win = not receiver.td_maxwin or (((sender.td_end - receiver.td_maxwin - 1 - end) & M) >= HALF)
-    ack_over_ok = ((sack - receiver.td_end - 1) & M) >= HALF
-    ack_under_ok = ((receiver.td_end - _maxackwindow(sender) - 1 - sack) & M) >= HALF
+    r = 1 - s
+    s_end = ct.td_end(s)
+    r_end, r_maxwin = ct.td_end(r), ct.td_maxwin(r)
+    seq_ok = ((seq - ct.td_maxend(s) - 1) & M) >= HALF
+    in_recv_win = not r_maxwin or (((s_end - r_maxwin - 1 - end) & M) >= HALF)
+    ack_over_ok = ((sack - r_end - 1) & M) >= HALF
+    ack_under_ok = ((r_end - maxackwindow(ct, s) - 1 - sack) & M) >= HALF
     if seq_ok and in_recv_win and ack_over_ok and ack_under_ok:
         return None
     if not seq_ok:
@@ -208,62 +229,49 @@ def _fail(liberal: bool, action: int, reason: str) -> tuple[int, str | None]:
     return (ACCEPT, None) if liberal else (action, reason)
 
 
-def _update(
-    ti: TcpInfo,
-    sender: TcpSide,
-    receiver: TcpSide,
-    direction: int,
-    index: int,
-    pkt: Packet,
-    seq: int,
-    ack: int,
-    sack: int,
-    end: int,
-) -> None:
-    """The td_* updates of an in-window segment, and retransmission counting.
-
-    Equal sequence numbers are kept as one int object (an ACK of all the receiver sent is its
-    `td_end`; a segment ending at `td_end` is that `td_end`): same values, less memory per entry.
-    """
-    if ack == receiver.td_end:
-        ack = receiver.td_end
-    if end == sender.td_end:
-        end = sender.td_end
-    if seq == end:
-        seq = end
-    win = pkt.win if pkt.flags & SYN else (pkt.win << sender.td_scale) & M
+def _update(ct: Entry, s: int, index: int, pkt: Packet, seq: i64, ack: i64, sack: i64, end: i64) -> None:
+    """The td_* updates of an in-window segment from direction `s`, and retransmission counting."""
+    r = 1 - s
+    win: i64 = pkt.win if pkt.flags & SYN else (pkt.win << ct.td_scale(s)) & M
     swin = (win + ((sack - ack) & M)) & M
-    if sender.td_maxwin < swin:
-        sender.td_maxwin = swin
-    if ((sender.td_end - end) & M) >= HALF:
-        sender.td_end = end
-        sender.flags |= DATA_UNACKNOWLEDGED
+    if ct.td_maxwin(s) < swin:
+        ct.set_td_maxwin(s, swin)
+    if ((ct.td_end(s) - end) & M) >= HALF:
+        ct.set_td_end(s, end)
+        ct.add_td_flags(s, DATA_UNACKNOWLEDGED)
     if pkt.flags & ACK:
-        if not sender.flags & MAXACK_SET:
-            sender.td_maxack = ack
-            sender.flags |= MAXACK_SET
-        elif ((sender.td_maxack - ack) & M) >= HALF:
-            sender.td_maxack = ack
-    if receiver.td_maxwin != 0 and ((sender.td_maxend - end) & M) >= HALF:
-        receiver.td_maxwin = (receiver.td_maxwin + end - sender.td_maxend) & M
+        if not ct.td_flags(s) & MAXACK_SET:
+            ct.set_td_maxack(s, ack)
+            ct.add_td_flags(s, MAXACK_SET)
+        elif ((ct.td_maxack(s) - ack) & M) >= HALF:
+            ct.set_td_maxack(s, ack)
+    s_maxend = ct.td_maxend(s)
+    if ct.td_maxwin(r) != 0 and ((s_maxend - end) & M) >= HALF:
+        ct.set_td_maxwin(r, (ct.td_maxwin(r) + end - s_maxend) & M)
     right = (sack + win) & M
-    if ((receiver.td_maxend - 1 - right) & M) >= HALF:
-        receiver.td_maxend = (right + 1) & M if win == 0 else right
-    if ack == receiver.td_end:
-        receiver.flags &= ~DATA_UNACKNOWLEDGED
+    if ((ct.td_maxend(r) - 1 - right) & M) >= HALF:
+        ct.set_td_maxend(r, (right + 1) & M if win == 0 else right)
+    if ack == ct.td_end(r):
+        ct.clear_td_flags(r, DATA_UNACKNOWLEDGED)
     if index == Index.ACK:
-        if (
-            ti.last_dir == direction
-            and ti.last_seq == seq
-            and ti.last_ack == ack
-            and ti.last_end == end
-            and ti.last_win == pkt.win
-        ):
-            ti.retrans += 1
-        else:
-            ti.last_dir = direction
-            ti.last_seq = seq
-            ti.last_ack = ack
-            ti.last_end = end
-            ti.last_win = pkt.win
-            ti.retrans = 0
+        note_ack(ct, s, seq, ack, end, pkt.win)
+
+
+def note_ack(ct: Entry, s: int, seq: i64, ack: i64, end: i64, win: int) -> None:
+    """Retransmission counting: the same ACK segment again from the same side is one more retransmission
+    (`retrans` is a u8 in the kernel: it wraps)."""
+    if (
+        ct.last_dir == s
+        and ct.last_seq == seq
+        and ct.last_ack == ack
+        and ct.last_end == end
+        and ct.last_win == win
+    ):
+        ct.retrans = (ct.retrans + 1) & 0xFF
+    else:
+        ct.last_dir = s
+        ct.last_seq = seq
+        ct.last_ack = ack
+        ct.last_end = end
+        ct.last_win = win
+        ct.retrans = 0
