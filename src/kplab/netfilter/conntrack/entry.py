@@ -127,6 +127,7 @@ class Entry:
     )
 
     def __init__(self, orig_key: int, reply_key: int, proto: int) -> None:
+        self.status: i32 = 0  # first: it fills the compiled object's 4 bytes after mypyc's bitmap
         self.orig_key = orig_key
         self.reply_key = reply_key
         # nf_conntrack_acct=1: [orig packets, orig bytes, reply packets, reply bytes]
@@ -147,8 +148,7 @@ class Entry:
         self.last_seq: i64 = 0
         self.last_ack: i64 = 0
         self.last_end: i64 = 0
-        self.status: i32 = 0
-        self.last_win: i32 = 0  # the raw 16-bit window
+        self.last_win: i64 = 0  # the raw 16-bit window
         self.proto: u8 = proto
         self.td_scale0: u8 = 0
         self.td_flags0: u8 = 0

@@ -184,7 +184,7 @@ def resync_from_ignored_syn(entry: Entry, direction: int, keep_liberal: bool) ->
     d = entry.last_dir
     entry.set_td_end(d, entry.last_end)
     entry.set_td_maxend(d, entry.last_end)
-    entry.set_td_maxwin(d, int(entry.last_win) or 1)
+    entry.set_td_maxwin(d, entry.last_win or 1)
     entry.set_td_scale(d, entry.last_wscale)
     entry.last_flags = without(entry.last_flags, EXP_CHALLENGE_ACK)
     entry.set_td_flags(d, entry.last_flags)
