@@ -39,21 +39,49 @@ CONTINUE = int(Verdict.CONTINUE)
 RETURN = int(Verdict.RETURN)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Skb:
-    """Per-packet metadata the rules see and change (the fields of `struct sk_buff` that matter)."""
+    """Per-packet metadata the rules see and change (the fields of `struct sk_buff` that matter).
+    One per packet a node evaluates: `__init__` is written out so that the compiled build makes it
+    natively (the dataclass's runs interpreted)."""
 
-    mark: int = 0
-    in_iface: str | None = None
-    out_iface: str | None = None
-    ct: CtView | None = None
-    physdev_in: str | None = None
-    physdev_out: str | None = None
-    bridged: bool = False
-    nat: Nat | None = None  # what a nat-table rule decided during this hook
-    reject_with: str | None = None
-    traced: bool = False  # a TRACE target hit it
-    masqueraded: bool = False
+    mark: int
+    in_iface: str | None
+    out_iface: str | None
+    ct: CtView | None
+    physdev_in: str | None
+    physdev_out: str | None
+    bridged: bool
+    nat: Nat | None  # what a nat-table rule decided during this hook
+    reject_with: str | None
+    traced: bool  # a TRACE target hit it
+    masqueraded: bool
+
+    def __init__(
+        self,
+        mark: int = 0,
+        in_iface: str | None = None,
+        out_iface: str | None = None,
+        ct: CtView | None = None,
+        physdev_in: str | None = None,
+        physdev_out: str | None = None,
+        bridged: bool = False,
+        nat: Nat | None = None,
+        reject_with: str | None = None,
+        traced: bool = False,
+        masqueraded: bool = False,
+    ) -> None:
+        self.mark = mark
+        self.in_iface = in_iface
+        self.out_iface = out_iface
+        self.ct = ct
+        self.physdev_in = physdev_in
+        self.physdev_out = physdev_out
+        self.bridged = bridged
+        self.nat = nat
+        self.reject_with = reject_with
+        self.traced = traced
+        self.masqueraded = masqueraded
 
 
 # ipset membership: (set name, packet, directions like ("src", "dst")) -> member? None: not known

@@ -341,8 +341,9 @@ class Connection:
         self.ctr.OutSegs += 1
         self.out.append(pkt)
 
-    def oow_rate_limited(self, now_ns: int, data_segment: bool, skipped: str) -> bool:
-        """`tcp_oow_rate_limited`: at most one out-of-window ACK per tcp_invalid_ratelimit.
+    def oow_rate_limited(self, now_ns: int, data_segment: bool) -> bool:
+        """`tcp_oow_rate_limited`: at most one out-of-window ACK per tcp_invalid_ratelimit (the
+        caller counts the skipped ACK under its own name).
 
         Data segments (not SYN) are never limited: they are not part of an ACK loop.
         """
@@ -350,7 +351,6 @@ class Connection:
             return False
         last = self.last_oow_ack_ns
         if last and now_ns - last < self.cfg.invalid_ratelimit_ns:
-            setattr(self.ctr, skipped, getattr(self.ctr, skipped) + 1)
             return True
         self.last_oow_ack_ns = now_ns
         return False
@@ -358,7 +358,8 @@ class Connection:
     def send_challenge_ack(self, now_ns: int, why: str) -> None:
         """`tcp_send_challenge_ack`: per-socket rate limit, then the per-host limit (RFC 5961).
         `why` becomes the packet's note (a capture comment)."""
-        if self.oow_rate_limited(now_ns, False, "TCPACKSkippedChallenge"):
+        if self.oow_rate_limited(now_ns, False):
+            self.ctr.TCPACKSkippedChallenge += 1
             return
         if not self.stack.challenge_ack_allowed(now_ns):
             return

@@ -3,8 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Final
 
-_SNMP_PREFIX = "Tcp"
+_SNMP_PREFIX: Final = "Tcp"
+# The counters of /proc/net/snmp's Tcp line; the others are TcpExt (/proc/net/netstat).
+_SNMP: Final = frozenset(
+    {
+        "ActiveOpens",
+        "PassiveOpens",
+        "AttemptFails",
+        "EstabResets",
+        "CurrEstab",
+        "InSegs",
+        "OutSegs",
+        "RetransSegs",
+        "InErrs",
+        "OutRsts",
+    }
+)
 
 
 @dataclass(slots=True)
@@ -45,21 +61,6 @@ class TcpCounters:
     EmbryonicRsts: int = 0
     TW: int = 0
 
-    _SNMP = frozenset(
-        {
-            "ActiveOpens",
-            "PassiveOpens",
-            "AttemptFails",
-            "EstabResets",
-            "CurrEstab",
-            "InSegs",
-            "OutSegs",
-            "RetransSegs",
-            "InErrs",
-            "OutRsts",
-        }
-    )
-
     def as_nstat(self, nonzero: bool = True) -> dict[str, int]:
         """Counters under nstat's names: `TcpEstabResets`, `TcpExtTCPChallengeACK`, ..."""
         result: dict[str, int] = {}
@@ -67,6 +68,6 @@ class TcpCounters:
             value = getattr(self, f.name)
             if nonzero and not value:
                 continue
-            prefix = _SNMP_PREFIX if f.name in self._SNMP else "TcpExt"
+            prefix = _SNMP_PREFIX if f.name in _SNMP else "TcpExt"
             result[prefix + f.name] = value
         return result

@@ -101,7 +101,7 @@ class TcpHost:
         synchronously) only note the connection; the outermost call does the work."""
         if self._busy:
             if conn is not None:
-                self._dirty.append(conn)
+                self._note(conn)
             return
         stack = self.stack
         out = stack.out
@@ -117,8 +117,11 @@ class TcpHost:
         if self._dirty:
             dirty = self._dirty
             self._dirty = []
-            for c in dict.fromkeys(dirty):  # deduplicated, in a deterministic order
-                self._arm(c)
+            if len(dirty) == 1:
+                self._arm(dirty[0])
+            else:
+                for c in dict.fromkeys(dirty):  # deduplicated, in a deterministic order
+                    self._arm(c)
 
     def _drain(self, out: list[Packet], events: list[tuple[TcpEvent, Connection]]) -> None:
         transmit = self._transmit
@@ -135,8 +138,14 @@ class TcpHost:
             for kind, c in batch:
                 self._dispatch(kind, c)
 
+    def _note(self, conn: Connection) -> None:
+        """Remember to re-arm `conn`'s timers (once: usually the same connection comes in a row)."""
+        dirty = self._dirty
+        if not dirty or dirty[-1] is not conn:
+            dirty.append(conn)
+
     def _dispatch(self, kind: TcpEvent, conn: Connection) -> None:
-        self._dirty.append(conn)
+        self._note(conn)
         if kind == _ACCEPTED:
             lst = conn.listener
             if lst is None or lst.app is None:

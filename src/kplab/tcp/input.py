@@ -90,7 +90,9 @@ def _validate_incoming(c: Connection, p: Packet, seq: int, now_ns: int) -> bool:
         if flags & SYN:
             c.ctr.TCPSYNChallenge += 1
             c.send_challenge_ack(now_ns, "SYN outside the window")
-        elif not c.oow_rate_limited(now_ns, p.length > 0, "TCPACKSkippedSeq"):
+        elif c.oow_rate_limited(now_ns, p.length > 0):
+            c.ctr.TCPACKSkippedSeq += 1
+        else:
             c.send_ack()
         return False
     if flags & RST:
