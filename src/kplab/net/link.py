@@ -7,15 +7,19 @@ wire, fault models may lose it ("fault:loss"), duplicate it, send it over a slow
 reason, or in flight: `Channel.books_balance()` checks it.
 
 The queue is modelled by departure times, not events: one scheduler event per delivered packet.
+The times and sizes of the frames still queued are two lists read from `_head` on (a drained
+queue resets them), and the arithmetic is in fixed-width `i64`: per packet, nothing is allocated
+but the boxed list items and the arrival event.
 """
 
 from __future__ import annotations
 
 import random
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
+
+from mypy_extensions import i64
 
 from kplab.packet import Packet, ip_length
 from kplab.scenario.schema import Faults
@@ -50,8 +54,10 @@ class Channel:
     __slots__ = (
         "_any_fault",
         "_arrive_cb",
-        "_departures",
         "_faults",
+        "_finish",
+        "_frames",
+        "_head",
         "_queued_bytes",
         "delay_ns",
         "deliver",
@@ -71,9 +77,9 @@ class Channel:
         sched: Scheduler,
         name: str,
         rng: random.Random,
-        rate_bps: int,
-        delay_ns: int,
-        queue_packets: int,
+        rate_bps: i64,
+        delay_ns: i64,
+        queue_packets: i64,
         queue_bytes: int | None,
         faults: Faults,
     ) -> None:
@@ -90,8 +96,10 @@ class Channel:
         self.on_transmit: list[Tap] = []  # called when a packet enters the wire (capture at sender)
         self.on_deliver: list[Tap] = []  # called when a packet arrives (capture at receiver)
         self.stats = ChannelStats()
-        self._departures: deque[tuple[int, int]] = deque()  # (finish time, frame bytes)
-        self._queued_bytes = 0
+        self._finish: list[int] = []  # when each queued frame has left the wire, oldest first
+        self._frames: list[int] = []  # its size in bytes
+        self._head: i64 = 0  # the oldest frame still queued (those before it have left)
+        self._queued_bytes: i64 = 0
         self._arrive_cb = self._arrive  # one bound method for every packet's arrival event
 
     @property
@@ -108,13 +116,25 @@ class Channel:
         now = self.sched.now_ns
         stats = self.stats
         stats.offered += 1
-        frame = ip_length(pkt) + ETH_OVERHEAD_BYTES
-        departures = self._departures
+        frame: i64 = ip_length(pkt) + ETH_OVERHEAD_BYTES
+        finishes = self._finish
+        frames = self._frames
+        head = self._head
         queued = self._queued_bytes
-        while departures and departures[0][0] <= now:
-            queued -= departures.popleft()[1]
+        while head < len(finishes) and finishes[head] <= now:
+            queued -= frames[head]
+            head += 1
+        if head == len(finishes):  # drained: start the lists again
+            finishes.clear()
+            frames.clear()
+            head = 0
+        elif head >= 1024:  # a link that never drains: drop what has left, now and then
+            del finishes[:head]
+            del frames[:head]
+            head = 0
+        self._head = head
         queue_bytes = self.queue_bytes
-        if len(departures) >= self.queue_packets or (
+        if len(finishes) - head >= self.queue_packets or (
             queue_bytes is not None and queued + frame > queue_bytes
         ):
             self._queued_bytes = queued
@@ -122,8 +142,10 @@ class Channel:
             return
         self._queued_bytes = queued + frame
         rate = self.rate_bps
-        finish = (departures[-1][0] if departures else now) + (frame * 8_000_000_000 // rate if rate else 0)
-        departures.append((finish, frame))
+        start: i64 = finishes[-1] if finishes else now
+        finish = start + (frame * 8_000_000_000 // rate if rate else 0)
+        finishes.append(finish)
+        frames.append(frame)
         if self.on_transmit:
             for tap in self.on_transmit:
                 tap(pkt)

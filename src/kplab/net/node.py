@@ -201,7 +201,7 @@ class Node:
                     self._dnat_reply_keys.add(entry.reply_key)
                     reply = entry.reply
                     self._dnat_replies.add((reply.src, reply.sport, reply.dst, reply.dport))
-            elif (pkt.src, pkt.sport, pkt.dst, pkt.dport) in self._dnat_replies:
+            elif self._dnat_replies and (pkt.src, pkt.sport, pkt.dst, pkt.dport) in self._dnat_replies:
                 self.stats.unnated_escapes += 1
                 note = ESCAPED
                 if self.annotate:
