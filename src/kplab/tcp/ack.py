@@ -132,6 +132,7 @@ def rtt_sample(c: Connection, rtt_ns: int) -> None:
         c.srtt_ns = rtt_ns
         c.rttvar_ns = rtt_ns >> 1
     else:
-        c.rttvar_ns += (abs(c.srtt_ns - rtt_ns) - c.rttvar_ns) >> 2
+        err = c.srtt_ns - rtt_ns
+        c.rttvar_ns += ((err if err >= 0 else -err) - c.rttvar_ns) >> 2
         c.srtt_ns += (rtt_ns - c.srtt_ns) >> 3
     c.rto_ns = min(c.srtt_ns + max(c.rttvar_ns << 2, c.cfg.rto_min_ns), c.cfg.rto_max_ns)

@@ -81,8 +81,9 @@ def _icbrt(n: int) -> int:
 
 
 def _cubic_cnt(c: Connection, acked: int, now_ns: int) -> int:
-    """`bictcp_update`: packets to ACK per one packet of cwnd growth."""
-    cwnd = c.cwnd
+    """`bictcp_update`: packets to ACK per one packet of cwnd growth. In `int` (not the connection's
+    `i64`): the cube of a long epoch's time would not fit 64 bits."""
+    cwnd: int = c.cwnd
     c.cubic_ack_cnt += acked
     if not c.cubic_epoch_ns:
         c.cubic_epoch_ns = now_ns
@@ -94,7 +95,7 @@ def _cubic_cnt(c: Connection, acked: int, now_ns: int) -> int:
         else:
             c.cubic_k_ms = _icbrt((c.cubic_last_max - cwnd) * _CUBE_DIV)
             c.cubic_origin = c.cubic_last_max
-    t_ms = (now_ns - c.cubic_epoch_ns + c.min_rtt_ns) // 1_000_000
+    t_ms: int = (now_ns - c.cubic_epoch_ns + c.min_rtt_ns) // 1_000_000
     d = t_ms - c.cubic_k_ms
     offset = abs(d) ** 3 // _CUBE_DIV
     target = c.cubic_origin + offset if d >= 0 else c.cubic_origin - offset

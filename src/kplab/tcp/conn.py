@@ -4,6 +4,11 @@ Sequence numbers are kept internally as unbounded integers (`iss + offset`); the
 32 bits only on the wire (`& MASK`), and a received value is unfolded next to the variable it
 is compared with (`unwrap`). All comparisons are then plain integer comparisons.
 
+The sequence state, windows, packet counts and times are fixed-width `i64` (compiled, stored and
+computed unboxed): `iss + offset` stays below 2**33 + the bytes a run can send, times below the
+run's length in ns, so nothing comes near 2**63 and the compiled arithmetic is Python's. CUBIC's
+state stays `int` (`kplab.tcp.cc` cubes times in ms).
+
 Input processing lives in `kplab.tcp.input`, the send side in `kplab.tcp.output`, the receive
 queue and window in `kplab.tcp.recv`; they are functions over this record.
 """
@@ -12,6 +17,8 @@ from __future__ import annotations
 
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final
+
+from mypy_extensions import i64
 
 from kplab.packet import TCP, Packet, TcpFlags
 from kplab.tcp.config import TcpConfig
@@ -36,7 +43,7 @@ def initial_window(cfg: TcpConfig) -> int:
     return min(cfg.rcvbuf_bytes, 65535) // cfg.mss * cfg.mss
 
 
-def unwrap(wire: int, ref: int) -> int:
+def unwrap(wire: i64, ref: i64) -> i64:
     """The unbounded sequence number congruent to `wire` (mod 2**32) that is nearest to `ref`."""
     return ref + ((wire - ref + HALF) & MASK) - HALF
 
@@ -46,7 +53,11 @@ class Seg:
 
     __slots__ = ("end", "fin", "lost", "retrans", "retransmitted", "sacked", "sent_ns", "start")
 
-    def __init__(self, start: int, end: int, sent_ns: int, fin: bool) -> None:
+    start: i64
+    end: i64
+    sent_ns: i64
+
+    def __init__(self, start: i64, end: i64, sent_ns: i64, fin: bool) -> None:
         self.start = start
         self.end = end
         self.sent_ns = sent_ns
@@ -140,6 +151,57 @@ class Connection:
         "unread",
         "write_end",
     )
+
+    # timers (absolute deadlines in ns, 0 = off) and times
+    armed_ns: i64
+    rto_at: i64
+    delack_at: i64
+    persist_at: i64
+    tw_at: i64
+    rto_ns: i64
+    srtt_ns: i64
+    rttvar_ns: i64
+    min_rtt_ns: i64
+    retrans_stamp: i64
+    last_oow_ack_ns: i64
+    # send side: sequence numbers, windows, segments and packets in flight, congestion window
+    iss: i64
+    snd_una: i64
+    snd_nxt: i64
+    write_end: i64
+    snd_sml: i64
+    snd_wl1: i64
+    snd_wnd: i64
+    max_window: i64
+    snd_wscale: i64
+    high_seq: i64
+    highest_sack: i64
+    mss: i64
+    packets_out: i64
+    sacked_out: i64
+    lost_out: i64
+    retrans_out: i64
+    cwnd: i64
+    cwnd_cnt: i64
+    ssthresh: i64
+    dupacks: i64
+    prior_cwnd: i64
+    prr_delivered: i64
+    prr_out: i64
+    backoff: i64
+    retransmits: i64
+    probes_out: i64
+    # receive side
+    rcv_nxt: i64
+    rcv_wup: i64
+    rcv_wnd: i64
+    rcv_wscale: i64
+    rcv_ssthresh: i64
+    unread: i64
+    delivered: i64
+    ooo_bytes: i64
+    ooo_fin: i64
+    quick: i64
 
     def __init__(self, stack: TcpStack, laddr: int, lport: int, raddr: int, rport: int, iss: int) -> None:
         cfg = stack.cfg
