@@ -13,9 +13,9 @@ with the simulated time), instead of being lost.
 
 from __future__ import annotations
 
-import heapq
 import random
 from collections.abc import Callable
+from heapq import heappop, heappush
 from typing import Any, Final
 
 from mypy_extensions import i64, mypyc_attr
@@ -95,7 +95,7 @@ class Scheduler:
             raise ValueError(f"cannot schedule in the past: {time_ns} < now {self.now_ns}")
         self._seq += 1
         timer = Timer(time_ns, self._seq, callback, args)
-        heapq.heappush(self._heap, timer)
+        heappush(self._heap, timer)
         return timer
 
     def stop(self) -> None:
@@ -115,7 +115,7 @@ class Scheduler:
         The clock ends at `until_ns` when given (even if the heap ran dry earlier).
         """
         heap = self._heap
-        pop = heapq.heappop
+        pop = heappop
         trace = self.trace
         budget = -1 if max_events is None else max_events
         ran = 0
