@@ -1,3 +1,4 @@
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,6 +15,7 @@ from kplab.packet import (
     ip,
     ip_length,
     parse_cidr,
+    parse_ipport,
 )
 
 
@@ -26,6 +28,21 @@ def test_cidr() -> None:
     net, mask = parse_cidr("10.1.2.3/8")
     assert in_cidr(ip("10.200.0.1"), net, mask)
     assert not in_cidr(ip("11.0.0.1"), net, mask)
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "message"),
+    [
+        (parse_cidr, "10.0.0.0/33", "bad prefix length 33"),
+        (parse_cidr, "10.0.0.0/" + "9" * 5003, "not an IPv4 address"),
+        (parse_ipport, "10.0.0.1:65536", "bad port"),
+        (parse_ipport, "10.0.0.1:" + "9" * 5003, "bad port"),  # not int()'s 4300-digit limit
+        (parse_ipport, "10.0.0.1:\u0663", "bad port"),  # a non-ASCII digit
+    ],
+)
+def test_bad_prefix_and_port_say_what_is_wrong(parse, text: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match=message):
+        parse(text)
 
 
 def test_flags() -> None:

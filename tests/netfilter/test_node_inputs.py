@@ -93,12 +93,18 @@ def test_routes_longest_prefix_metric_and_blackhole() -> None:
         (iproute.parse_route, "10.0.0.0/8 via 10.0.0.1\n", "r:1: route to 10.0.0.0/8 has no 'dev'"),
         (iproute.parse_route, "10.0.0.0/33 dev eth0\n", "r:1: "),
         (iproute.parse_route, '[{"dst": "default", "dev": 3}]', "r:1: route to 'default'"),
+        # a metric is the route's u32 priority (`ip route add ... metric 4294967296` is refused)
+        (iproute.parse_route, "default dev eth0 metric 4294967296\n", "r:1: metric must be 0 to 4294967295"),
+        (iproute.parse_route, "default dev eth0 metric " + "9" * 5003 + "\n", "r:1: metric must be 0"),
+        (iproute.parse_route, "default dev eth0 metric \u00b2\n", "r:1: metric must be 0"),
+        (iproute.parse_route, '[{"dst": "default", "dev": "eth0", "metric": 4294967296}]', "r:1: route to"),
         (ipset.parse, "add S 10.0.0.1\n", "r:1: 'add' to set 'S' before its 'create'"),
         (ipset.parse, "create S hash:ip,port\nadd S 10.0.0.1\n", "r:2: S (hash:ip,port): element"),
         (ipset.parse, "create S hash:ip\nadd S 10.0.0.300\n", "r:2: S: "),
         (ipset.parse, "create S hash:frob\n", "r:1: unknown set type"),
         (ipset.parse, "create S bitmap:port range 0-65535\nadd S 70000\n", "r:2: S: port out of range"),
         (ipset.parse, "flush\n", "r:1: expected `ipset save` lines"),
+        (ipset.parse, "create S bitmap:port range 0-65535\nadd S " + "9" * 5003 + "\n", "r:2: S: not a port"),
     ],
 )
 def test_bad_node_files_are_one_line_with_file_and_line(parse, text: str, message: str) -> None:  # type: ignore[no-untyped-def]

@@ -195,6 +195,7 @@ def parse_route(text: str, file: str) -> NodeRoutes:
     return result
 
 
+MAX_METRIC = 0xFFFFFFFF  # a route's priority is a u32 (RTA_PRIORITY)
 RouteLine = tuple[int, str, str, str, str, str, int]  # line, type, dst, dev, via, src, metric
 
 
@@ -209,9 +210,13 @@ def _route_json(text: str, file: str) -> list[RouteLine]:
         first = hops[0] if isinstance(hops, list) and hops and isinstance(hops[0], dict) else {}
         values = [entry.get(k, first.get(k, "")) for k in ("type", "dev", "gateway", "prefsrc", "table")]
         metric = entry.get("metric", 0)
-        if not all(isinstance(v, str) for v in values) or not isinstance(metric, int) or metric < 0:
+        if (
+            not all(isinstance(v, str) for v in values)
+            or not isinstance(metric, int)
+            or not 0 <= metric <= MAX_METRIC
+        ):
             raise located(file, line, f"route to {dst[:40]!r}: type, dev, gateway, prefsrc must be strings, "
-                                      "metric a non-negative integer")  # fmt: skip
+                                      f"metric 0 to {MAX_METRIC}")  # fmt: skip
         rtype, dev, via, src, table = (str(v) for v in values)
         if ":" in dst or table not in ("", "main"):
             continue  # IPv6, or another routing table (`ip route show table all`)
@@ -265,8 +270,11 @@ def _route_text(text: str, file: str) -> list[RouteLine]:
         if opts.get("table", "main") != "main":
             continue
         metric_text = opts.get("metric", "0")
-        if not metric_text.isdigit():
-            raise located(file, lineno, f"metric must be a number, got {metric_text[:20]!r}")
+        if (
+            not (metric_text.isascii() and metric_text.isdigit() and len(metric_text) <= 10)
+            or int(metric_text) > MAX_METRIC
+        ):
+            raise located(file, lineno, f"metric must be 0 to {MAX_METRIC}, got {metric_text[:20]!r}")
         out.append((lineno, rtype, dst, opts.get("dev", ""), opts.get("via", ""), opts.get("src", ""),
                     int(metric_text)))  # fmt: skip
     return out

@@ -109,12 +109,16 @@ def _port_range(text: str, kind: str) -> tuple[int, int, int]:
     if kind.startswith("bitmap"):
         proto = 0  # bitmap:port holds port numbers of any protocol
     first, _, last = ports.partition("-")
-    if not first.isdigit() or (last and not last.isdigit()):
+    if not _port_digits(first) or (last and not _port_digits(last)):
         raise ValueError(f"not a port: {text!r}")
     low, high = int(first), int(last or first)
     if not 0 <= low <= high <= 65535:
         raise ValueError(f"port out of range: {text!r}")
     return low, high, proto
+
+
+def _port_digits(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 5
 
 
 def parse(text: str, file: str) -> IpSets:

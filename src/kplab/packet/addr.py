@@ -36,7 +36,7 @@ def parse_ipport(text: str) -> tuple[int, int | None]:
     host, sep, port = text.partition(":")
     if not sep:
         return ip(host), None
-    if not port.isdigit() or int(port) > 65535:
+    if not (port.isascii() and port.isdigit() and len(port) <= 5) or int(port) > 65535:
         raise ValueError(f"bad port in {text!r}")
     return ip(host), int(port)
 
@@ -56,7 +56,7 @@ def parse_cidr(text: str) -> tuple[int, int]:
     host, sep, plen = text.partition("/")
     if not sep:
         mask = 0xFFFFFFFF
-    elif plen.isdigit():
+    elif plen.isascii() and plen.isdigit() and len(plen) <= 3:
         mask = cidr(int(plen))
     else:
         mask = ip(plen)

@@ -146,7 +146,7 @@ def _address_value(text: str, family: int) -> Part:
     bits = 32 if family == 4 else 128
     if "/" in text:
         host, _, plen = text.partition("/")
-        if not plen.isdigit() or int(plen) > bits:
+        if not (plen.isascii() and plen.isdigit() and len(plen) <= 3) or int(plen) > bits:
             raise ValueError(f"bad prefix length in {text!r}")
         length = int(plen)
         base = _addr(host, family)
@@ -232,7 +232,7 @@ def parse_duration(text: str) -> int:
     units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
     total, number = 0, ""
     for ch in text:
-        if ch.isdigit():
+        if "0" <= ch <= "9" and len(number) < 19:  # nft keeps a u64 of milliseconds
             number += ch
         elif ch in units and number:
             total += int(number) * units[ch]
