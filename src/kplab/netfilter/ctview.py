@@ -42,7 +42,7 @@ class CtStatus(IntFlag):
 CT_STATES: Final = ("INVALID", "NEW", "ESTABLISHED", "RELATED", "UNTRACKED")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class CtView:
     """The conntrack facts a rule can test about the packet being evaluated.
 
@@ -60,6 +60,27 @@ class CtView:
     mark: int = 0
     expires_s: int = 0
     handle: Handle = None  # the tracker's own reference for this packet's lookup (opaque to rules)
+
+    def __init__(
+        self,
+        state: str,
+        direction: str = "ORIGINAL",
+        status: int = 0,
+        orig: FiveTuple | None = None,
+        reply: FiveTuple | None = None,
+        mark: int = 0,
+        expires_s: int = 0,
+        handle: Handle = None,
+    ) -> None:
+        # written out: the dataclass's generated __init__ runs interpreted, once per packet
+        self.state = state
+        self.direction = direction
+        self.status = status
+        self.orig = orig
+        self.reply = reply
+        self.mark = mark
+        self.expires_s = expires_s
+        self.handle = handle
 
     @property
     def dnat(self) -> bool:

@@ -77,7 +77,7 @@ def account(acct: list[int], direction: int, pkt: Packet) -> None:
     acct[2 * direction + 1] += ip_length(pkt)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class CtResult:
     """What the tracker decided for one packet.
 
@@ -95,6 +95,27 @@ class CtResult:
     verdict: str = "ACCEPT"
     related: bool = False
     refreshed: bool = True  # False: accepted without refreshing timeout and counters
+
+    def __init__(
+        self,
+        ctstate: str,
+        entry: Entry | None = None,
+        direction: int = 0,
+        reason: str | None = None,
+        ignored: bool = False,
+        verdict: str = "ACCEPT",
+        related: bool = False,
+        refreshed: bool = True,
+    ) -> None:
+        # written out: the dataclass's generated __init__ runs interpreted, once per packet
+        self.ctstate = ctstate
+        self.entry = entry
+        self.direction = direction
+        self.reason = reason
+        self.ignored = ignored
+        self.verdict = verdict
+        self.related = related
+        self.refreshed = refreshed
 
     @property
     def kind(self) -> str:
