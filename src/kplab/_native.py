@@ -58,6 +58,7 @@ HOT: Final = (
     "kplab.tcp.ack",
     "kplab.tcp.recv",
     "kplab.tcp.stack",
+    "kplab.tcp.listener",
     "kplab.tcp.host",
     "kplab.tcp.cc",
     "kplab.tcp.recovery",

@@ -34,7 +34,8 @@ from kplab.tcp.config import TcpConfig, window_scale_for
 from kplab.tcp.conn import Connection
 from kplab.tcp.counters import TcpCounters
 from kplab.tcp.host import TcpApp, TcpHost
-from kplab.tcp.stack import Listener, TcpStack
+from kplab.tcp.listener import Listener
+from kplab.tcp.stack import TcpStack
 from kplab.tcp.state import ECONNREFUSED, ECONNRESET, EPIPE, ETIMEDOUT, TcpEvent, TcpState
 
 __all__ = [

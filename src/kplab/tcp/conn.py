@@ -16,17 +16,30 @@ queue and window in `kplab.tcp.recv`; they are functions over this record.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 from mypy_extensions import i64
 
 from kplab.packet import TCP, Packet, TcpFlags
 from kplab.tcp.config import TcpConfig
 from kplab.tcp.counters import TcpCounters
+from kplab.tcp.listener import Listener
 from kplab.tcp.state import CaState, TcpEvent, TcpState
 
-if TYPE_CHECKING:
-    from kplab.tcp.stack import Listener, TcpStack
+
+class SocketTable(Protocol):
+    """What a connection asks of the stack that holds it (`kplab.tcp.stack.TcpStack`)."""
+
+    cfg: TcpConfig
+    ctr: TcpCounters
+    out: list[Packet]
+    events: list[tuple[TcpEvent, Connection]]
+
+    def unhash(self, conn: Connection) -> None: ...
+    def challenge_ack_allowed(self, now_ns: int) -> bool: ...
+    def send_reset_for(self, pkt: Packet, note: str = "") -> None: ...
+    def accepted(self, conn: Connection) -> None: ...
+
 
 MASK: Final = 0xFFFFFFFF
 HALF: Final = 0x80000000
@@ -203,7 +216,7 @@ class Connection:
     ooo_fin: i64
     quick: i64
 
-    def __init__(self, stack: TcpStack, laddr: int, lport: int, raddr: int, rport: int, iss: int) -> None:
+    def __init__(self, stack: SocketTable, laddr: int, lport: int, raddr: int, rport: int, iss: int) -> None:
         cfg = stack.cfg
         self.stack = stack
         self.cfg: TcpConfig = cfg

@@ -15,7 +15,8 @@ from typing import Protocol
 from kplab.packet import Packet
 from kplab.sim.scheduler import Scheduler
 from kplab.tcp.conn import Connection
-from kplab.tcp.stack import Listener, TcpStack
+from kplab.tcp.listener import Listener
+from kplab.tcp.stack import TcpStack
 from kplab.tcp.state import TcpEvent
 
 

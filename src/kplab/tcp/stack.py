@@ -18,6 +18,7 @@ from kplab.tcp.config import TcpConfig
 from kplab.tcp.conn import ACK, FIN, MASK, RST, SYN, Connection, unwrap
 from kplab.tcp.counters import TcpCounters
 from kplab.tcp.input import negotiate, segment_arrives
+from kplab.tcp.listener import Listener
 from kplab.tcp.output import probe_timer, push, retransmit_timer
 from kplab.tcp.recv import read as recv_read
 from kplab.tcp.state import TcpEvent, TcpState
@@ -37,19 +38,6 @@ _UNREACH_ERRNO: Final = {
     10: errno.EHOSTUNREACH,
     13: errno.EHOSTUNREACH,
 }
-
-
-class Listener:
-    """A listening socket. `app` is what the embedding layer attaches (e.g. an accept factory)."""
-
-    __slots__ = ("addr", "app", "backlog", "pending", "port")
-
-    def __init__(self, addr: int, port: int, backlog: int, app: Any) -> None:
-        self.addr = addr
-        self.port = port
-        self.backlog = backlog
-        self.app = app
-        self.pending = 0  # connections in SYN_RECV
 
 
 class TcpStack:
