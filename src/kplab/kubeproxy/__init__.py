@@ -1,4 +1,5 @@
-"""kube-proxy's exact iptables rules (iptables mode, IPv4) from Kubernetes objects.
+"""kube-proxy's exact rules from Kubernetes objects: iptables mode (IPv4, this package) and
+nftables mode (`nftmode`: its `kube-proxy` tables for both families, as `nft -f` text or JSON).
 
     cluster = load_manifests(["svc.yaml", "slices.yaml", "node.yaml"])
     config, _ = load_config("kube-proxy.yaml")       # or the KubeProxyConfiguration in the manifests
@@ -13,7 +14,8 @@ Module map: objects (plain data) <- docs/load (YAML/JSON, errors `file:doc N: ..
 hash recipe); endpoints/resolve (endpoint maps, CategorizeEndpoints, the node's settings);
 gen_current / gen_legacy (one function per chain family); fullnode (jump rules outside the restore
 input); savefmt/savematch (iptables-save canonicalisation); canon (upstream's sort and checks);
-sync (repeated syncs, partial restores).
+sync (repeated syncs, partial restores); nftmode (the nftables proxier: layout, setup, per-Service
+chains, maps and sets, syncs, rendering).
 
 FACTS checked for this package (sources read with the search tools; Apache-2.0, kubernetes/kubernetes):
 - current layout: pkg/proxy/iptables/proxier.go at ~v1.33 (NewProxier, syncProxyRules,

@@ -1,1 +1,2 @@
-"""The netfilter engine: iptables rulesets parsed, rendered and evaluated like a Linux node."""
+"""The netfilter engines: iptables rulesets and nftables tables (`nft`) parsed, rendered and
+evaluated like a Linux node, with connection tracking (`conntrack`) behind the one hook walker."""
