@@ -32,9 +32,14 @@ $(BUILD): $(STAMP)
 	touch $@
 else
 BUILD   := $(VENV)/.build-compiled
+# mypyc's incremental build keeps its own cache under build/ (not the type check's .mypy_cache). It can
+# crash on some edits of native classes (seen: a class's attributes changing between two builds); the
+# build then starts again from nothing rather than leave an old module or fail.
 $(BUILD): $(STAMP) setup.py src/kplab/_native.py $(HOT_PY)
 	@rm -f $(VENV)/.build-pure
-	$(BIN)/python setup.py -q build_ext --inplace -j 2
+	MYPY_CACHE_DIR=build/mypyc-cache $(BIN)/python setup.py -q build_ext --inplace -j 2 \
+	  || { echo "kplab: the incremental compile failed; compiling from scratch"; rm -rf build; \
+	       MYPY_CACHE_DIR=build/mypyc-cache $(BIN)/python setup.py -q build_ext --inplace -j 2; }
 	touch $@
 endif
 

@@ -11,12 +11,15 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# The peak RSS is the process's own memory's high-water mark (VmHWM), not getrusage's ru_maxrss: Linux
+# carries ru_maxrss across fork and exec, so a child of a large parent would report the parent's size.
 CODE = (
-    "import json, resource, sys, importlib\n"
+    "import json, re, sys, importlib\n"
     "module, func, args = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])\n"
     "result = getattr(importlib.import_module(module), func)(*args)\n"
     "from kplab import _native\n"
-    "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+    "status = open('/proc/self/status').read()\n"
+    "peak = int(re.search(r'VmHWM:\\s+(\\d+) kB', status).group(1)) * 1024\n"
     "print(json.dumps({'result': result, 'peak_rss': peak, 'kind': _native.kind()}))\n"
 )
 

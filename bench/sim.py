@@ -8,6 +8,8 @@ import os
 import pstats
 import time
 
+from bench.child import call
+from kplab import _native
 from kplab.apps import DownloadWorkload, FileServer
 from kplab.net import Link
 from kplab.packet import ip
@@ -81,8 +83,8 @@ def run() -> str:
         f"Two hosts, one 10 Gbit/s link (50 µs, 1000-packet queue), {TOTAL_BYTES // 1_000_000} MB "
         "downloaded in total by N parallel flows; packets = every packet offered to the link "
         "(data, ACKs, handshakes); wall time is the best of 3 identical runs. "
-        "No netfilter or conntrack yet: TCP + link + scheduler only. "
-        "Target for the full path: 200,000 packets/s.",
+        "No netfilter or conntrack: TCP + link + scheduler only. "
+        f"Build: {_native.kind()}.",
         "",
         f"Load average when measured: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
         "(packets per CPU second is the steadier figure on a shared machine).",
@@ -96,9 +98,15 @@ def run() -> str:
             f"| {flows} | {packets} | {wall:.2f} | {packets / wall:,.0f} | {packets / cpu:,.0f} "
             f"| {sim_ns / SECOND:.3f} | {outcomes} |"
         )
-    lines += ["", "Share of profiled time by layer (10 flows, cProfile tottime):", ""]
-    lines += ["| layer | share |", "|---|---:|"]
-    for layer, share in layer_shares(10).items():
+    shares, _ = call("bench.sim", "layer_shares", 10, pure=True)
+    lines += [
+        "",
+        "Share of profiled time by layer (10 flows, cProfile tottime), measured on the pure build: cProfile "
+        "cannot see inside compiled modules.",
+        "",
+    ]
+    lines += ["| layer (pure build) | share |", "|---|---:|"]
+    for layer, share in shares.items():
         if share >= 0.005:
             lines.append(f"| {layer} | {share:.0%} |")
     return "\n".join(lines)
