@@ -99,3 +99,33 @@ def test_clean_removes_only_namespaces_of_processes_that_are_gone() -> None:
     finally:
         for name in (dead_ns, live_ns):
             subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+
+
+FINALIZER_RUN = """
+import os, signal, time
+from kplab.lab.netns import Lab, LabInterrupted
+
+class Finalized:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(100_000):  # the handler runs here, inside the finalizer
+            pass
+
+try:
+    with Lab("fin"):
+        Finalized()  # dropped at once: its __del__ runs now, as Popen.__del__ does in a collection
+        deadline = time.monotonic() + 60  # the rest of the run: the interrupt ends it, however late
+        while time.monotonic() < deadline:
+            pass
+        print("went on")
+except LabInterrupted as exc:
+    print("interrupted", exc)
+"""
+
+
+def test_a_signal_during_a_finalizer_still_interrupts_the_run() -> None:
+    """Before: Ctrl-C landing in a `__del__` printed "Exception ignored in ..." with a traceback and
+    the run went on as if nothing had come (the handler's exception is dropped there)."""
+    done = subprocess.run([sys.executable, "-c", FINALIZER_RUN], capture_output=True, text=True, timeout=120)
+    assert done.stdout == "interrupted signal 2\n", done.stdout + done.stderr
+    assert done.stderr == ""

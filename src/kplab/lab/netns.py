@@ -23,11 +23,14 @@ import re
 import shutil
 import signal
 import subprocess
-from collections.abc import Sequence
+import sys
+import threading
+from collections.abc import Callable, Sequence
 from types import FrameType, TracebackType
 
 PREFIX = "kplab-"
 _NAME = re.compile(r"^kplab-(\d+)-")
+_RESEND_S = 0.01  # a signal dropped inside a finalizer is sent again this much later
 _counter = itertools.count()
 
 REQUIRED_TOOLS = {
@@ -160,18 +163,39 @@ class Lab:
         self.namespaces: list[Netns] = []
         self._old_handlers: dict[int, object] = {}
         self._held: list[int] = []  # signals that arrived while cleaning up
+        self._old_unraisable: Callable[[sys.UnraisableHookArgs], object] | None = None
+        self._resend: threading.Timer | None = None
 
     def __enter__(self) -> Lab:
         for sig in (signal.SIGTERM, signal.SIGINT):
             # Outside the main thread signals cannot be caught: the caller's own cleanup applies.
             with contextlib.suppress(ValueError):
                 self._old_handlers[sig] = signal.signal(sig, self._on_signal)
+        if self._old_handlers:
+            self._old_unraisable = sys.unraisablehook
+            sys.unraisablehook = self._on_unraisable
         return self
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         """The first SIGINT/SIGTERM unwinds the run; any later one waits for the cleanup."""
         self._hold()
-        raise LabInterrupted(f"signal {signum}")
+        raise LabInterrupted(f"signal {signum}", signum=signum)
+
+    def _on_unraisable(self, info: sys.UnraisableHookArgs) -> None:
+        """The signal came while Python ran a finalizer (a `__del__`, e.g. `Popen.__del__` during garbage
+        collection), where an exception is printed and dropped: the run would go on as if nothing
+        came. Deliver the signal again, to be raised in the code the finalizer interrupted."""
+        exc = info.exc_value
+        if isinstance(exc, LabInterrupted) and exc.signum is not None:
+            for sig in self._old_handlers:
+                signal.signal(sig, self._on_signal)
+            # Sent from another thread a moment later: the handler then runs once this hook and the
+            # collection that called the finalizer have returned (raising it here would be dropped too).
+            self._resend = threading.Timer(_RESEND_S, os.kill, (os.getpid(), exc.signum))
+            self._resend.daemon = True
+            self._resend.start()
+        elif self._old_unraisable is not None:
+            self._old_unraisable(info)
 
     def _hold(self) -> None:
         for sig in self._old_handlers:
@@ -181,11 +205,15 @@ class Lab:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._hold()
+        if self._resend is not None:
+            self._resend.cancel()  # not sent after the lab's handlers are gone (held if already sent)
         try:
             left = self.close()
         finally:
             for sig, handler in self._old_handlers.items():
                 signal.signal(sig, handler)  # type: ignore[arg-type]
+            if self._old_unraisable is not None:
+                sys.unraisablehook = self._old_unraisable
         if isinstance(exc, LabInterrupted):
             exc.left += left
         elif self._held and exc is None:
@@ -245,6 +273,7 @@ class LabInterrupted(BaseException):
     """SIGTERM/SIGINT during a lab run: unwinds through cleanup, then the caller exits.
     `left`: the namespaces still there after the cleanup (checked; normally none)."""
 
-    def __init__(self, message: str, left: list[str] | None = None) -> None:
+    def __init__(self, message: str, left: list[str] | None = None, signum: int | None = None) -> None:
         super().__init__(message)
         self.left: list[str] = list(left or [])
+        self.signum = signum  # the signal that raised it (None: raised after the cleanup)
