@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kplab.cli import main
+from kplab_cli import run_main as kplab
 
 DATA = Path(__file__).resolve().parent / "data"
 DOCTOR = DATA / "doctor"
@@ -36,20 +35,6 @@ HOSTILE_FILES = {
     "nan": b'{"nftables": [NaN]}\n',
     "long-int": b"kind: " + b"9" * 5000 + b"\n",
 }
-
-
-def kplab(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    old = sys.argv
-    sys.argv = ["kplab", *args]
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = old
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_line_exit_2(result: tuple[int, str, str]) -> str:

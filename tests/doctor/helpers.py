@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kplab.cli import main
 from kplab.diagnose import Report, Sources, diagnose, load
+from kplab_cli import run_main as run
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "doctor"
 SYSCTL_DEFAULT = str(DATA / "sysctl-default.txt")
@@ -25,21 +24,6 @@ def sysctl_file(tmp_path: Path, name: str = "sysctl.txt", **values: int) -> str:
     path = tmp_path / name
     path.write_text("".join(f"net.netfilter.{k} = {v}\n" for k, v in values.items()))
     return str(path)
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """`kplab ARGS` through the real entry point: (exit code, stdout, stderr)."""
-    old = sys.argv
-    sys.argv = ["kplab", *args]
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = old
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:

@@ -5,30 +5,16 @@ a line saying why."""
 from __future__ import annotations
 
 import ipaddress
-import sys
 from pathlib import Path
 
 import pytest
 
-from kplab.cli import main
 from kplab.errors import InputError
 from kplab.kubeproxy.allocate import allocate_cluster_ips
 from kplab.kubeproxy.load import load_manifests
+from kplab_cli import run_main as kplab
 
 MANIFESTS = str(Path(__file__).resolve().parent.parent / "data" / "nodes" / "handwritten-services.yaml")
-
-
-def kplab(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    old, sys.argv = sys.argv, ["kplab", *args]
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = old
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def allocated(err: str) -> dict[str, str]:

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
-
-from kplab.cli import main
 
 KPLAB = [sys.executable, "-c", "from kplab.cli import main; main()"]
 BIN = Path(sys.executable).parent
@@ -40,22 +35,6 @@ def kplab(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """`kplab ARGS` in this process through the real entry point: (exit code, stdout, stderr)."""
-    old, handler = sys.argv, signal.getsignal(signal.SIGINT)
-    sys.argv = ["kplab", *args]
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = old
-        signal.signal(signal.SIGINT, handler)  # main() leaves Ctrl-C ignored on its way out
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def sweep_json(*args: str | Path) -> tuple[dict[str, Any], str]:

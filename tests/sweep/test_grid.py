@@ -16,8 +16,9 @@ from kplab.sweep.aggregate import wilson
 from kplab.sweep.grid import cells, load_grid, parse_grid
 from kplab.sweep.overrides import apply
 from kplab.sweep.runs import code_identity, run_key
+from kplab_cli import run_main as run_cli
 
-from .helpers import GRID, KPLAB, run_cli, write_grid
+from .helpers import GRID, KPLAB, write_grid
 
 
 def test_cells_carry_the_values_in_grid_order(tmp_path: Path) -> None:
