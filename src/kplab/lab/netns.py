@@ -167,6 +167,12 @@ class Lab:
         self._resend: threading.Timer | None = None
 
     def __enter__(self) -> Lab:
+        self.catch_signals()
+        return self
+
+    def catch_signals(self) -> None:
+        """From now on SIGINT/SIGTERM unwind the run as `LabInterrupted` (what `with Lab()` does; a
+        lab that outlives the call, as `lab up`'s, calls this and `release_signals` itself)."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             # Outside the main thread signals cannot be caught: the caller's own cleanup applies.
             with contextlib.suppress(ValueError):
@@ -174,7 +180,6 @@ class Lab:
         if self._old_handlers:
             self._old_unraisable = sys.unraisablehook
             sys.unraisablehook = self._on_unraisable
-        return self
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         """The first SIGINT/SIGTERM unwinds the run; any later one waits for the cleanup."""
@@ -204,20 +209,28 @@ class Lab:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._hold()
-        if self._resend is not None:
-            self._resend.cancel()  # not sent after the lab's handlers are gone (held if already sent)
+        self.hold_signals()
         try:
             left = self.close()
         finally:
-            for sig, handler in self._old_handlers.items():
-                signal.signal(sig, handler)  # type: ignore[arg-type]
-            if self._old_unraisable is not None:
-                sys.unraisablehook = self._old_unraisable
+            self.release_signals()
         if isinstance(exc, LabInterrupted):
             exc.left += left
         elif self._held and exc is None:
             raise LabInterrupted(f"signal {self._held[0]}", left)
+
+    def hold_signals(self) -> None:
+        """Cleaning up: a signal from now on waits (`_held`) rather than interrupt the cleanup."""
+        self._hold()
+        if self._resend is not None:
+            self._resend.cancel()  # not sent after the lab's handlers are gone (held if already sent)
+
+    def release_signals(self) -> None:
+        """The handlers (and unraisable hook) from before `catch_signals` again."""
+        for sig, handler in self._old_handlers.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+        if self._old_unraisable is not None:
+            sys.unraisablehook = self._old_unraisable
 
     def netns(self, name: str) -> Netns:
         ns = Netns(self.prefix + name)

@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from kplab.errors import InputError
@@ -59,18 +58,8 @@ def up(scenario: Scenario, path: Path = STATE_FILE) -> dict[str, Any]:
     # The keeper holds none of the caller's descriptors: `kplab lab up 2>&1 | tail` returns.
     keeper = subprocess.Popen(["sleep", "infinity"], start_new_session=True, stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    held: list[int] = []
-
-    def hold(signum: int, frame: FrameType | None) -> None:
-        held.append(signum)
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        for sig in old_handlers:  # a second Ctrl-C must not abort the cleanup
-            signal.signal(sig, hold)
-        raise LabInterrupted(f"signal {signum}")
-
-    old_handlers = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     lab = Lab("lab", owner_pid=keeper.pid)
+    lab.catch_signals()
     try:
         cluster = build(scenario, lab)
         state = {"keeper": keeper.pid, **cluster.state()}
@@ -78,8 +67,7 @@ def up(scenario: Scenario, path: Path = STATE_FILE) -> dict[str, Any]:
         path.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
         return state
     except BaseException as exc:
-        for sig in old_handlers:
-            signal.signal(sig, hold)
+        lab.hold_signals()  # a second Ctrl-C must not abort the cleanup
         left = lab.close()
         keeper.kill()
         keeper.wait()
@@ -87,8 +75,7 @@ def up(scenario: Scenario, path: Path = STATE_FILE) -> dict[str, Any]:
             exc.left += left
         raise
     finally:
-        for sig, handler in old_handlers.items():
-            signal.signal(sig, handler)
+        lab.release_signals()
 
 
 def down(path: Path = STATE_FILE) -> list[str]:
